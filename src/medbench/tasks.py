@@ -1,0 +1,296 @@
+"""Finding task folders and turning them into mteb task objects.
+
+Discovery and validation import no ML library; :func:`to_mteb_task` imports mteb only when called.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .data import TaskData, read_task
+from .errors import MedbenchError, ProblemCollector, TaskFormatError
+from .spec import TASK_FILE, TaskSpec, infer_spec, load_spec, looks_like_task
+
+if TYPE_CHECKING:
+    from mteb.abstasks import AbsTask
+
+
+def builtin_tasks_dir() -> Path:
+    """The built-in tasks: packaged in the wheel, or ``tasks/`` of a source checkout."""
+    packaged = Path(__file__).parent / "_builtin_tasks"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "tasks"
+
+
+def task_folders(path: Path, problems: ProblemCollector) -> list[Path]:
+    """The task folders under ``path``: the folder itself if it is a task, else its task subfolders (sorted)."""
+    path = Path(path)
+    if not path.is_dir():
+        problems.add(path, "no such folder" if not path.exists() else "expected a folder of tasks or a task folder")
+        return []
+    if looks_like_task(path):
+        return [path]
+    found = []
+    for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if looks_like_task(sub):
+            found.append(sub)
+        elif any(sub.glob("*.jsonl")) or any(sub.glob("*.yaml")) or any(sub.glob("*.yml")):
+            problems.add(sub, f"not a task folder: expected {TASK_FILE}, a BEIR corpus.jsonl, or <split>.jsonl sentence pairs")
+    if not found and not problems:
+        problems.add(path, f"no tasks found: expected task folders (with {TASK_FILE}) or BEIR folders inside")
+    return found
+
+
+def read_folder(folder: Path, problems: ProblemCollector, language: str = "en") -> TaskData | None:
+    """Read and check one task folder (with or without ``task.yaml``)."""
+    folder = Path(folder)
+    if (folder / TASK_FILE).is_file():
+        spec = load_spec(folder, problems)
+    else:
+        spec = infer_spec(folder, language, problems)
+    return read_task(spec, problems) if spec else None
+
+
+def discover(
+    tasks_dirs: Sequence[Path | str] = (),
+    *,
+    include_builtin: bool = True,
+    language: str = "en",
+) -> list[TaskData]:
+    """Read every task of the built-in suite and of ``tasks_dirs``, in a deterministic order.
+
+    Args:
+        tasks_dirs: Folders of task folders, or task folders themselves.
+        include_builtin: Include the built-in clinical suite.
+        language: Language of plain folders without ``task.yaml``.
+
+    Returns:
+        Checked tasks sorted by name.
+
+    Raises:
+        TaskFormatError: Every problem found in any folder, reported together.
+    """
+    problems = ProblemCollector()
+    folders: list[Path] = []
+    if include_builtin:
+        folders += task_folders(builtin_tasks_dir(), problems)
+    for d in tasks_dirs:
+        folders += task_folders(Path(d), problems)
+    tasks: dict[str, TaskData] = {}
+    seen: set[Path] = set()
+    for folder in folders:
+        if folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        data = read_folder(folder, problems, language)
+        if data is None:
+            continue
+        name = data.spec.name
+        if name in tasks:
+            problems.add(folder, f"task name {name!r} is already used by {tasks[name].spec.folder}; names must be unique", field="name")
+            continue
+        tasks[name] = data
+    problems.raise_if_any()
+    return [tasks[n] for n in sorted(tasks)]
+
+
+def select(tasks: Sequence[TaskData], names: Iterable[str] | None, languages: Iterable[str] | None) -> tuple[list[TaskData], list[str]]:
+    """Pick tasks by name and language.
+
+    Returns:
+        The medbench tasks selected, and the requested names that are not medbench tasks
+        (the caller may look them up among mteb's own tasks).
+    """
+    by_name = {t.spec.name: t for t in tasks}
+    by_lower = {n.lower(): n for n in by_name}
+    chosen: list[TaskData] = []
+    other: list[str] = []
+    if names:
+        for name in names:
+            real = by_name.get(name) or by_name.get(by_lower.get(name.lower(), ""))
+            if real:
+                chosen.append(real)
+            else:
+                other.append(name)
+    else:
+        chosen = list(tasks)
+    if languages:
+        wanted = set(languages)
+        chosen = [t for t in chosen if wanted & set(t.spec.languages)]
+    return chosen, other
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+# -- mteb objects ----------------------------------------------------------------------------
+
+_MTEB_TYPE = {"retrieval": "Retrieval", "sts": "STS"}
+
+
+def _metadata(data: TaskData) -> Any:
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    spec = data.spec
+    eval_langs: Any = (
+        {lang: [ll] for lang, ll in zip(spec.languages, spec.eval_langs)} if spec.multilingual else spec.eval_langs
+    )
+    kwargs: dict[str, Any] = dict(
+        name=spec.name,
+        description=spec.description,
+        dataset={"path": f"medbench/{spec.name}", "revision": data.revision},
+        type=_MTEB_TYPE[spec.type],
+        category="t2t",
+        modalities=["text"],
+        eval_splits=spec.splits,
+        eval_langs=eval_langs,
+        main_score=spec.main_score,
+        reference=spec.reference,
+        date=spec.date,
+        domains=spec.domains,
+        license=spec.license,
+        annotations_creators=spec.annotations_creators,
+        dialect=spec.dialect,
+        sample_creation=spec.sample_creation,
+        task_subtypes=spec.task_subtypes,
+        bibtex_citation=spec.bibtex_citation or "",
+        is_public=spec.is_public,
+    )
+    try:
+        return TaskMetadata(**kwargs)
+    except Exception as exc:  # pydantic's ValidationError: a value mteb does not accept
+        from .errors import Problem
+
+        errors = getattr(exc, "errors", lambda: [])()
+        problems = [
+            Problem(spec.folder / TASK_FILE, f"mteb does not accept this value: {e.get('msg')}", field=".".join(map(str, e.get("loc", ()))))
+            for e in errors
+        ] or [Problem(spec.folder / TASK_FILE, f"mteb rejected the task metadata: {exc}")]
+        raise TaskFormatError(problems) from None
+
+
+def _subset(data: TaskData, lang: str) -> str:
+    return lang if data.spec.multilingual else "default"
+
+
+def to_mteb_task(data: TaskData) -> AbsTask:
+    """Build the mteb task object (``AbsTaskRetrieval`` or ``AbsTaskSTS``) for a checked task.
+
+    The object holds its data in memory and never touches the Hugging Face hub; its dataset
+    revision is the content hash of the data files.
+    """
+    metadata = _metadata(data)
+    if data.spec.type == "retrieval":
+        from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+        base: type = AbsTaskRetrieval
+        loader = _load_retrieval
+        attrs: dict[str, Any] = {}
+    else:
+        from mteb.abstasks.sts import AbsTaskSTS
+
+        base = AbsTaskSTS
+        loader = _load_sts
+        attrs = {"min_score": data.spec.score_range[0], "max_score": data.spec.score_range[1]}
+
+    def load_data(self: Any, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        self.dataset = loader(data)
+        self.data_loaded = True
+
+    cls = type(
+        data.spec.name.replace("-", "_").replace(".", "_"),
+        (base,),
+        {"metadata": metadata, "load_data": load_data, "medbench_data": data, "__module__": __name__, **attrs},
+    )
+    return cls()
+
+
+def _load_retrieval(data: TaskData) -> dict[str, dict[str, Any]]:
+    from datasets import Dataset
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+
+    out: dict[str, dict[str, Any]] = {}
+    for lang, ld in data.languages.items():
+        ids = list(ld.corpus)
+        corpus = Dataset.from_dict(
+            {"id": ids, "title": [ld.corpus[i][0] for i in ids], "text": [ld.corpus[i][1] for i in ids]}
+        )
+        splits = {}
+        for split, qrels in ld.qrels.items():
+            qids = [q for q in ld.queries if q in qrels]
+            queries = Dataset.from_dict({"id": qids, "text": [ld.queries[q] for q in qids]})
+            splits[split] = RetrievalSplitData(
+                corpus=corpus,
+                queries=queries,
+                relevant_docs={q: dict(d) for q, d in qrels.items()},
+                top_ranked=ld.top_ranked.get(split),
+            )
+        out[_subset(data, lang)] = splits
+    return out
+
+
+def _load_sts(data: TaskData) -> dict[str, dict[str, Any]]:
+    from datasets import Dataset
+
+    out: dict[str, dict[str, Any]] = {}
+    for lang, ld in data.languages.items():
+        out[_subset(data, lang)] = {
+            split: Dataset.from_dict(
+                {"sentence1": [p[0] for p in pairs], "sentence2": [p[1] for p in pairs], "score": [p[2] for p in pairs]}
+            )
+            for split, pairs in ld.pairs.items()
+        }
+    return out
+
+
+def load_tasks(
+    names: Iterable[str] | None = None,
+    *,
+    tasks_dirs: Sequence[Path | str] = (),
+    languages: Iterable[str] | None = None,
+    include_builtin: bool = True,
+) -> list[AbsTask]:
+    """The medbench tasks as mteb task objects, ready for ``mteb.evaluate``.
+
+    Args:
+        names: Task names to load; all when None.
+        tasks_dirs: Extra folders of user tasks (or single task folders).
+        languages: Keep only tasks (and language subsets) in these languages, e.g. ``["de"]``.
+        include_builtin: Include the built-in clinical suite.
+
+    Returns:
+        A list of ``AbsTaskRetrieval`` / ``AbsTaskSTS`` objects.
+
+    Examples:
+        >>> import mteb, medbench
+        >>> tasks = medbench.load_tasks(languages=["de"])        # doctest: +SKIP
+        >>> mteb.evaluate(mteb.get_model("intfloat/multilingual-e5-small"), tasks)  # doctest: +SKIP
+    """
+    all_tasks = discover(tasks_dirs, include_builtin=include_builtin)
+    chosen, unknown = select(all_tasks, names, languages)
+    if unknown:
+        known = [t.spec.name for t in all_tasks]
+        raise MedbenchError(f"unknown task {unknown[0]!r}.{suggest(unknown[0], known)}")
+    return [filter_languages(to_mteb_task(t), t, languages) for t in chosen]
+
+
+def filter_languages(task: AbsTask, data: TaskData, languages: Iterable[str] | None) -> AbsTask:
+    """Keep only the requested languages' subsets of a multilingual task."""
+    if languages and data.spec.multilingual:
+        task.hf_subsets = [lang for lang in data.spec.languages if lang in set(languages)]
+    return task
+
+
+def env_tasks_dirs() -> list[Path]:
+    """Extra task folders from ``MEDBENCH_TASKS_PATH`` (``os.pathsep``-separated)."""
+    value = os.environ.get("MEDBENCH_TASKS_PATH", "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
