@@ -140,7 +140,7 @@ def test_cli_validate_exit_code_and_no_traceback(tmp_path: Path, capsys: pytest.
         main()
     assert info.value.code == 1
     err = capsys.readouterr().err
-    assert "test.jsonl:7: invalid JSON" in err and "Traceback" not in err
+    assert "test.jsonl:7: invalid JSON" in err and "Traceback" not in err and "1 problem(s) found" in err
 
 
 def test_cli_validate_ok(tasks_root: Path) -> None:

@@ -21,7 +21,20 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-@click.group(context_settings=CONTEXT)
+class _UserErrors(click.Group):
+    """Turns user mistakes into a clear message and exit code 1, with no traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except TaskFormatError as exc:
+            lines = "\n".join(f"  {p}" for p in exc.problems)
+            raise click.ClickException(f"{len(exc.problems)} problem(s) found:\n{lines}") from None
+        except MedbenchError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_UserErrors, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version")
 def cli() -> None:
     """medbench: benchmark clinical text embeddings (German and English) with MTEB.
@@ -213,23 +226,9 @@ def _default_threads(threads: int | None) -> int | None:
 
 
 def main() -> None:
-    """Entry point: user mistakes print a clear message and exit 1, with no traceback."""
+    """Entry point of the ``medbench`` console script."""
     try:
-        cli.main(standalone_mode=False)
-    except TaskFormatError as exc:
-        for p in exc.problems:
-            click.echo(f"error: {p}", err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
-        sys.exit(1)
-    except MedbenchError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        cli()
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished tasks are kept in results/", err=True)
         sys.exit(130)

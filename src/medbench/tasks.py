@@ -27,7 +27,7 @@ def builtin_tasks_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "tasks"
 
 
-def task_folders(path: Path, problems: ProblemCollector) -> list[Path]:
+def task_folders(path: Path, problems: ProblemCollector, *, required: bool = True) -> list[Path]:
     """The task folders under ``path``: the folder itself if it is a task, else its task subfolders (sorted)."""
     path = Path(path)
     if not path.is_dir():
@@ -41,7 +41,7 @@ def task_folders(path: Path, problems: ProblemCollector) -> list[Path]:
             found.append(sub)
         elif any(sub.glob("*.jsonl")) or any(sub.glob("*.yaml")) or any(sub.glob("*.yml")):
             problems.add(sub, f"not a task folder: expected {TASK_FILE}, a BEIR corpus.jsonl, or <split>.jsonl sentence pairs")
-    if not found and not problems:
+    if not found and not problems and required:
         problems.add(path, f"no tasks found: expected task folders (with {TASK_FILE}) or BEIR folders inside")
     return found
 
@@ -78,7 +78,7 @@ def discover(
     problems = ProblemCollector()
     folders: list[Path] = []
     if include_builtin:
-        folders += task_folders(builtin_tasks_dir(), problems)
+        folders += task_folders(builtin_tasks_dir(), problems, required=False)
     for d in tasks_dirs:
         folders += task_folders(Path(d), problems)
     tasks: dict[str, TaskData] = {}

@@ -1,0 +1,171 @@
+"""End to end with a tiny model built in code: results in MTEB's format, reuse, overwrite, prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_retrieval
+from medbench import evaluate as ev
+from medbench.cli import cli
+from medbench.models import resolve_model, weights_revision
+from medbench.tasks import discover, load_tasks
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_writes_mteb_results_and_reuses_them(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli("run", "--model", str(tiny_model_dir), "--name", "test/tiny",
+                              "--tasks-dir", str(tasks_root), "--output-dir", str(out), "-q", "--format", "json")
+    assert code == 0
+    report = json.loads(stdout)
+    revision = weights_revision(tiny_model_dir)
+    folder = out / "results" / "test__tiny" / revision
+    assert sorted(p.name for p in folder.glob("*.json")) == ["TinyRetrieval.json", "TinySTS.json", "model_meta.json"]
+    stored = json.loads((folder / "TinyRetrieval.json").read_text())
+    data = {t.spec.name: t for t in discover([tasks_root], include_builtin=False)}
+    assert stored["dataset_revision"] == data["TinyRetrieval"].revision
+    by_task = {r["task"]: r for r in report["rows"]}
+    assert by_task["TinyRetrieval"]["scores"]["nDCG@10"] == pytest.approx(stored["scores"]["test"][0]["ndcg_at_10"])
+    assert set(by_task["TinySTS"]["scores"]) == {"Spearman"}
+    assert by_task["TinyRetrieval"]["language"] == "de"
+
+    import mteb
+
+    loaded = mteb.ResultCache(out).load_results()
+    names = {r.task_name for m in loaded.model_results for r in m.task_results}
+    assert names == {"TinyRetrieval", "TinySTS"}
+
+    # second run: nothing is encoded, not even the model is loaded
+    monkeypatch.setattr(ev, "load_model", lambda *a, **k: pytest.fail("model loaded for a cached run"))
+    code, stdout, _ = run_cli("run", "--model", str(tiny_model_dir), "--name", "test/tiny",
+                              "--tasks-dir", str(tasks_root), "--output-dir", str(out), "-q", "--format", "json")
+    again = json.loads(stdout)
+    assert again["cached"] == ["TinyRetrieval", "TinySTS"] and again["ran"] == []
+    assert [r["scores"] for r in again["rows"]] == [r["scores"] for r in report["rows"]]
+
+
+def test_changed_data_or_overwrite_runs_again(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--model", str(tiny_model_dir), "--tasks", "TinySTS", "--tasks-dir", str(tasks_root),
+            "--output-dir", str(out), "-q", "--format", "json"]
+    assert json.loads(run_cli(*args)[1])["ran"] == ["TinySTS"]
+    assert json.loads(run_cli(*args, "--overwrite")[1])["ran"] == ["TinySTS"]
+    with (tasks_root / "tiny-sts" / "test.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write('{"sentence1": "Appendizitis.", "sentence2": "Blinddarmentzündung.", "score": 5}\n')
+    rerun = json.loads(run_cli(*args)[1])
+    assert rerun["ran"] == ["TinySTS"]
+
+
+def test_local_model_revision_follows_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    assert weights_revision(copy) == weights_revision(tiny_model_dir)
+    (copy / "README.md").write_text("a new model card does not change the revision")
+    assert weights_revision(copy) == weights_revision(tiny_model_dir)
+    weights = next(copy.rglob("model.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert weights_revision(copy) != weights_revision(tiny_model_dir)
+
+
+def test_prompts_defaults_and_overrides(tiny_model_dir: Path) -> None:
+    plain = resolve_model(str(tiny_model_dir), name="org/tiny")
+    assert plain.prompts is None and plain.name == "org/tiny"
+    e5 = resolve_model(str(tiny_model_dir), name="org/my-e5-finetune")
+    assert e5.prompts == {"query": "query: ", "document": "passage: "}
+    assert e5.revision == plain.revision  # the family's default prompts keep the weights' revision
+    custom = resolve_model(str(tiny_model_dir), name="org/tiny", query_prompt="Frage: ")
+    assert custom.prompts == {"query": "Frage: "}
+    assert custom.revision.startswith(plain.revision + "-prompts-")
+
+
+def test_prompts_are_recorded_and_used(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    seen: set[tuple[str, str | None]] = set()
+    for method in ("encode", "encode_query", "encode_document"):
+        original = getattr(SentenceTransformer, method)
+
+        def spy(self, *args, _original=original, _method=method, **kwargs):
+            seen.add((_method, kwargs.get("prompt")))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SentenceTransformer, method, spy)
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli("run", "--model", str(tiny_model_dir), "--name", "org/tiny", "--tasks", "TinyRetrieval",
+                              "--tasks-dir", str(tasks_root), "--output-dir", str(out), "-q", "--format", "json",
+                              "--query-prompt", "Frage: ", "--document-prompt", "Text: ")
+    report = json.loads(stdout)
+    log = out / "results" / "org__tiny" / report["model"]["revision"] / ev.RUN_LOG
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["model"]["prompts"] == {"query": "Frage: ", "document": "Text: "}
+    prompts_used = {prompt for _, prompt in seen}
+    assert {"Frage: ", "Text: "} <= prompts_used
+    seen.clear()
+    plain = json.loads(run_cli("run", "--model", str(tiny_model_dir), "--name", "org/tiny", "--tasks", "TinyRetrieval",
+                               "--tasks-dir", str(tasks_root), "--output-dir", str(out), "-q", "--format", "json")[1])
+    assert plain["ran"] == ["TinyRetrieval"]  # other prompts: another result, not a reuse
+    assert {prompt or None for _, prompt in seen} == {None}
+
+
+def test_multilingual_task_and_language_filter(tmp_path: Path, tiny_model_dir: Path) -> None:
+    root = tmp_path / "tasks"
+    write_retrieval(root / "bi", lang_dirs=("de", "en"))
+    tasks = load_tasks(tasks_dirs=[root], include_builtin=False, languages=["en"])
+    assert tasks[0].hf_subsets == ["en"]
+    out = tmp_path / "out"
+    rows = json.loads(run_cli("run", "--model", str(tiny_model_dir), "--tasks-dir", str(root), "--languages", "de",
+                              "--output-dir", str(out), "-q", "--format", "json")[1])["rows"]
+    assert [r["language"] for r in rows] == ["de"]
+    both = json.loads(run_cli("run", "--model", str(tiny_model_dir), "--tasks-dir", str(root),
+                              "--output-dir", str(out), "-q", "--format", "json")[1])
+    assert sorted(r["language"] for r in both["rows"]) == ["de", "en"]
+    assert both["ran"] == ["TinyRetrieval"]  # en was missing: merged into the stored result
+
+
+def test_load_tasks_gives_mteb_objects(tasks_root: Path) -> None:
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+    from mteb.abstasks.sts import AbsTaskSTS
+
+    retrieval, sts = load_tasks(tasks_dirs=[tasks_root], include_builtin=False)
+    assert isinstance(retrieval, AbsTaskRetrieval) and isinstance(sts, AbsTaskSTS)
+    assert len(retrieval.metadata.revision) == 16
+    retrieval.load_data()
+    split = retrieval.dataset["default"]["test"]
+    assert split["relevant_docs"]["q1"] == {"d1": 2, "d3": 1}
+    assert len(split["corpus"]) == 4
+
+
+def test_unknown_task_and_model_are_clear_errors(tasks_root: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli("run", "--tasks", "TinySTSS", "--tasks-dir", str(tasks_root), "--output-dir", str(tmp_path))
+    assert code == 1 and "unknown task 'TinySTSS'. Did you mean: TinySTS?" in err
+    code, _, err = run_cli("run", "--model", "./no/such/folder", "--tasks-dir", str(tasks_root), "--output-dir", str(tmp_path))
+    assert code == 1 and "does not exist" in err
+
+
+def test_help_and_list_do_not_import_ml_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, medbench.cli as c\n"
+        "sys.argv=['medbench','tasks','list','--format','json']\n"
+        "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+        "bad=[m for m in ('torch','mteb','sentence_transformers') if m in sys.modules]\n"
+        "print('IMPORTED', bad, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "IMPORTED []" in proc.stderr, proc.stderr
