@@ -169,3 +169,26 @@ def test_help_and_list_do_not_import_ml_libraries() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "IMPORTED []" in proc.stderr, proc.stderr
+
+
+def test_texts_shared_by_tasks_are_encoded_once(tmp_path: Path, tiny_model_dir: Path, monkeypatch) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    root = tmp_path / "tasks"
+    write_retrieval(root / "a")
+    write_retrieval(root / "b", yaml_text="name: Second\ntype: retrieval\ndescription: same texts\nlanguages: [de]\n")
+    encoded: list[str] = []
+    original = SentenceTransformer.encode  # encode_query / encode_document end up here
+
+    def spy(self, *args, **kwargs):
+        sentences = kwargs.get("inputs", kwargs.get("sentences", args[0] if args else None))
+        encoded.extend(sentences if isinstance(sentences, list) else [sentences])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", spy)
+    report = json.loads(run_cli("run", "--model", str(tiny_model_dir), "--tasks-dir", str(root),
+                                "--output-dir", str(tmp_path / "out"), "-q", "--format", "json")[1])
+    assert report["ran"] == ["Second", "TinyRetrieval"]
+    assert len(encoded) == len(set(encoded)) == 4 + 3  # 4 documents and 3 queries, once each
+    first, second = (r["scores"] for r in report["rows"])
+    assert first == second

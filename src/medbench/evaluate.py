@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,9 @@ def run(
         report.seconds = time.perf_counter() - start
         return report
 
-    os.environ.setdefault("MTEB_CACHE", str((output_dir / ".mteb_cache").resolve()))
+    # renamed-method notices from inside mteb / sentence-transformers say nothing to a medbench user
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     import mteb
 
     if threads:

@@ -217,6 +217,7 @@ def load_model(ref: ModelRef, device: str | None = None) -> Any:
         ref.revision = weights_revision(snapshot) if snapshot.is_dir() else hashlib.sha256(
             b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in st.parameters())
         ).hexdigest()[:12]
+    memoize_encoding(st)
     wrapper = SentenceTransformerEncoderWrapper(st, model_prompts=ref.prompts)
     meta = None
     try:
@@ -229,3 +230,49 @@ def load_model(ref: ModelRef, device: str | None = None) -> Any:
         meta = wrapper.mteb_model_meta
     wrapper.mteb_model_meta = meta.model_copy(update={"name": ref.name, "revision": ref.revision})
     return wrapper
+
+
+def memoize_encoding(st: Any) -> Any:
+    """Encode each distinct text once per run, whatever task asks for it.
+
+    Tasks often share texts (the cross-patient and patient-centred tasks share their corpus and
+    queries); mteb encodes per task. The memo is keyed by method (query / document / plain),
+    every argument that changes the output (prompt, normalisation, precision) and the text.
+    """
+    import numpy as np
+
+    memo: dict[tuple, Any] = {}
+    ignored = {"batch_size", "show_progress_bar"}
+    for method in ("encode", "encode_query", "encode_document"):
+        original = getattr(st, method, None)
+        if original is None:
+            continue
+
+        def encode(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+            key = next((k for k in ("inputs", "sentences") if k in kwargs), None)
+            sentences = kwargs.pop(key) if key else (args[0] if len(args) == 1 else None)
+            if (
+                not isinstance(sentences, list) or not all(isinstance(x, str) for x in sentences)
+                or kwargs.get("convert_to_tensor")
+                or kwargs.get("output_value", "sentence_embedding") != "sentence_embedding"
+            ):
+                if key:
+                    kwargs[key] = sentences
+                return _original(*args, **kwargs)
+            settings = (_method, repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)))
+            missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
+            if missing:
+                vectors = _original(missing, **kwargs)
+                for text, vector in zip(missing, vectors, strict=True):
+                    memo[(settings, text)] = vector
+            rows = [memo[(settings, x)] for x in sentences]
+            if not rows:
+                return _original(sentences, **kwargs)
+            if isinstance(rows[0], np.ndarray):
+                return np.stack(rows)
+            import torch
+
+            return torch.stack(rows)
+
+        setattr(st, method, encode)
+    return st
