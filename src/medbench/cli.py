@@ -152,7 +152,7 @@ def tasks_validate(paths: tuple[Path, ...], language: str) -> None:
 @click.option("--overwrite", is_flag=True, help="Run again even when a stored result matches.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--device", help="cpu, cuda, cuda:1, mps... (default: automatic).")
-@click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: 1 on machines with <= 2 cores).")
+@click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: torch's; on 2 cores two threads measured faster, see README).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: tuple[Path, ...],
@@ -193,17 +193,19 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     ref = resolve_model(model, name=name, query_prompt=query_prompt, document_prompt=document_prompt)
     report = run_tasks(ref, chosen, mteb_task_names=other, output_dir=output_dir, languages=langs,
                        overwrite=overwrite, batch_size=batch_size, device=device, show_progress=not quiet,
-                       threads=_default_threads(threads),
+                       threads=threads,
                        echo=lambda s: click.echo(s, err=True))
     if fmt == "json":
         click.echo(json.dumps({
-            "model": ref.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached,
+            "model": ref.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached, "skipped": report.skipped,
             "rows": [r.__dict__ for r in report.rows],
         }, indent=2, ensure_ascii=False))
         return
     click.echo(f"\n{ref.name} @ {ref.revision}" + (f"  prompts {ref.prompts}" if ref.prompts else ""))
     click.echo(format_table(report.rows))
     where = output_dir / "results"
+    for task, why in report.skipped.items():
+        click.echo(f"skipped {task}: {why}")
     click.echo(f"\n{len(report.ran)} task(s) run, {len(report.cached)} reused from {where} in {report.seconds:.1f}s")
 
 
@@ -215,14 +217,6 @@ def _is_mteb_task(name: str) -> bool:
         return True
     except Exception:
         return False
-
-
-def _default_threads(threads: int | None) -> int | None:
-    import os
-
-    if threads is None and (os.cpu_count() or 1) <= 2:
-        return 1  # measured: on 2 cores one torch thread encodes faster than two (see README)
-    return threads
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ class RunReport:
     rows: list[Row] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> why
     seconds: float = 0.0
     model_load_seconds: float = 0.0
 
@@ -98,6 +99,9 @@ def run(
     report = RunReport(model=ref)
     pending: list[TaskData] = []
     for data in tasks:
+        if ref.is_bm25 and data.spec.type != "retrieval":
+            report.skipped[data.spec.name] = "BM25 ranks documents; it has no sentence similarity for STS"
+            continue
         stored = read_result(result_path(results_dir, ref.name, ref.revision, data.spec.name)) if ref.revision else None
         if not overwrite and is_complete(stored, data.revision, data.spec.splits, _subsets(data, languages)):
             report.cached.append(data.spec.name)
@@ -119,7 +123,7 @@ def run(
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     echo(f"Loading model {ref.name} ({ref.source}: {ref.location})")
-    model = load_model(ref, device=device)
+    model = load_model(ref, device=device, echo=echo)
     report.model_load_seconds = time.perf_counter() - t0
     cache = _result_cache(output_dir)
     jobs: list[tuple[str, Any, TaskData | None]] = [

