@@ -147,3 +147,13 @@ def test_cli_validate_ok(tasks_root: Path) -> None:
     result = CliRunner().invoke(cli, ["tasks", "validate", str(tasks_root)])
     assert result.exit_code == 0, result.output
     assert "ok  TinyRetrieval (retrieval) test/de: 4 documents, 3 queries, 4 qrels" in result.output
+
+
+def test_revision_follows_evaluation_data_only(tmp_path: Path) -> None:
+    folder = write_retrieval(tmp_path / "t")
+    first = discover([folder], include_builtin=False)[0].revision
+    write_jsonl(folder / "train.jsonl", [{"query": "Frage", "positive": "Antwort"}])
+    assert discover([folder], include_builtin=False)[0].revision == first
+    with (folder / "corpus.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write('{"_id": "d5", "text": "Neuer Befund."}\n')
+    assert discover([folder], include_builtin=False)[0].revision != first

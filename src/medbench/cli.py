@@ -133,6 +133,46 @@ def tasks_validate(paths: tuple[Path, ...], language: str) -> None:
         click.echo(f"ok  {t.spec.name} ({t.spec.type}) {sizes}  revision {t.revision}")
 
 
+# -- models ----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def models() -> None:
+    """List the models medbench can load.
+
+    \b
+    Examples:
+      medbench models list
+    """
+
+
+@models.command("list", context_settings=CONTEXT)
+@click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
+              help="Folder of local sentence-transformers models (e.g. fine-tuned ones).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def models_list(models_dir: Path, fmt: str) -> None:
+    """Offline packages, BM25, local folders and cached hub models, with size and languages.
+
+    \b
+    Examples:
+      medbench models list
+      medbench models list --models-dir ./models --format json
+    """
+    from .models import available_models
+
+    rows = available_models(models_dir)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from tabulate import tabulate
+
+    mark = {True: "yes", False: "no", None: "online"}
+    click.echo(tabulate(
+        [[r["name"], r["source"], mark[r["available"]], "" if r["size_mb"] is None else r["size_mb"],
+          ",".join(r["languages"]), r["note"]] for r in rows],
+        headers=["Model", "Source", "Ready", "MB", "Languages", "Note"], tablefmt="github"))
+
+
 # -- run -------------------------------------------------------------------------------------
 
 

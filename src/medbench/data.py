@@ -294,6 +294,7 @@ class _Reader:
 
     def train_rows(self, path: Path, keys: tuple[str, ...]) -> list[dict[str, Any]]:
         data = self.read(path)
+        self.files.pop(path, None)  # training data is not evaluated: it does not change the revision
         out: list[dict[str, Any]] = []
         if data is None:
             return out

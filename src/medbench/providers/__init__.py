@@ -1,0 +1,1 @@
+"""Converters that turn models shipped in PyPI packages into sentence-transformers folders."""

@@ -1,0 +1,77 @@
+"""The built-in clinical suite: sizes, data cards, no train/test leakage, built from its sources."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from medbench.leakage import find_overlaps
+from medbench.tasks import builtin_tasks_dir, discover
+
+LANGS = ("DE", "EN")
+
+
+@pytest.fixture(scope="module")
+def suite() -> dict:
+    return {t.spec.name: t for t in discover()}
+
+
+def test_six_tasks_with_required_sizes(suite: dict) -> None:
+    for up in LANGS:
+        lang = up.lower()
+        cross = suite[f"MedbenchRetrieval{up}"].languages[lang]
+        patient = suite[f"MedbenchPatientRetrieval{up}"].languages[lang]
+        sts = suite[f"MedbenchSTS{up}"].languages[lang]
+        patients = {doc_id.rsplit("-", 1)[0] for doc_id in cross.corpus}
+        assert len(patients) >= 120, (up, len(patients))
+        assert len(cross.corpus) >= 500
+        assert len(cross.qrels["test"]) >= 300
+        assert set(cross.qrels["test"].values().__iter__().__next__().values()) <= {1, 2}
+        assert patient.top_ranked["test"] and set(patient.qrels["test"]) == set(patient.top_ranked["test"])
+        for qid, candidates in patient.top_ranked["test"].items():  # a patient's own passages only
+            assert {c.rsplit("-", 1)[0] for c in candidates} == {qid.rsplit("-", 1)[0]}
+        assert len(sts.pairs["test"]) >= 400
+        assert len(cross.train) >= 1000, (up, len(cross.train))
+        assert len(sts.train) >= 500, (up, len(sts.train))
+        train_patients = {row["patient"] for row in cross.train}
+        assert not train_patients & patients
+
+
+def test_data_cards(suite: dict) -> None:
+    for name, task in suite.items():
+        card = (task.spec.folder / "README.md").read_text(encoding="utf-8")
+        assert "Synthetic" in card and "Apache-2.0" in card and "Known limits" in card, name
+        assert task.spec.license == "apache-2.0"
+
+
+def test_no_test_text_in_any_training_file(suite: dict) -> None:
+    for up in LANGS:
+        lang = up.lower()
+        cross = suite[f"MedbenchRetrieval{up}"].languages[lang]
+        sts = suite[f"MedbenchSTS{up}"].languages[lang]
+        evaluation = [(f"query {q}", cross.queries[q]) for q in cross.qrels["test"]]
+        evaluation += [(f"passage {d}", text) for d, (_, text) in cross.corpus.items()]
+        evaluation += [(f"pair {i}", f"{a} || {b}") for i, (a, b, _) in enumerate(sts.pairs["test"])]
+        training = [(f"train query {i}", r["query"]) for i, r in enumerate(cross.train)]
+        training += [(f"train passage {i}", r["positive"]) for i, r in enumerate(cross.train)]
+        training += [(f"train pair {i}", f"{r['sentence1']} || {r['sentence2']}") for i, r in enumerate(sts.train)]
+        training += [(f"train pair {i} reversed", f"{r['sentence2']} || {r['sentence1']}") for i, r in enumerate(sts.train)]
+        overlaps = find_overlaps(training, evaluation)
+        assert overlaps == [], overlaps[:3]
+
+
+def test_leakage_check_finds_near_duplicates() -> None:
+    test = [("q1", "Welche Dosis Bisoprolol erhielt die 74-jährige Patientin bei Entlassung?")]
+    near = [("t", "Welche Dosis Bisoprolol erhielt die 74-jährige Patientin bei der Entlassung?")]
+    other = [("t", "Welche Nebenwirkungen hat Bisoprolol bei älteren Patienten mit COPD?")]
+    assert find_overlaps(near, test)[0].similarity >= 0.8
+    assert find_overlaps(other, test) == []
+
+
+def test_tasks_folder_is_built_from_the_sources() -> None:
+    assert builtin_tasks_dir() == REPO / "tasks"
+    proc = subprocess.run([sys.executable, str(REPO / "suite" / "build.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
