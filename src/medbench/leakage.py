@@ -24,7 +24,7 @@ def normalize(text: str) -> str:
 
 def features(text: str) -> frozenset[str]:
     words = normalize(text).split()
-    return frozenset(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
+    return frozenset(words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)])
 
 
 @dataclass(frozen=True)

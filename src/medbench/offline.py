@@ -128,7 +128,7 @@ class SplitZip(Provider):
         if (target / "modules.json").is_file():
             return target
         parts = self._part_paths()
-        missing = [d for (d, _), p in zip(self.parts, parts) if p is None]
+        missing = [d for (d, _), p in zip(self.parts, parts, strict=True) if p is None]
         if missing:
             raise MedbenchError(f"{self.name}: packages missing: {', '.join(missing)}. Install with: {self.install}")
         echo(f"Assembling {self.name} from {len(parts)} packages into {target} (once)")

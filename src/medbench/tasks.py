@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .data import TaskData, read_task
 from .errors import MedbenchError, ProblemCollector, TaskFormatError
-from .spec import TASK_FILE, TaskSpec, infer_spec, load_spec, looks_like_task
+from .spec import TASK_FILE, infer_spec, load_spec, looks_like_task
 
 if TYPE_CHECKING:
     from mteb.abstasks import AbsTask
@@ -140,7 +140,7 @@ def _metadata(data: TaskData) -> Any:
 
     spec = data.spec
     eval_langs: Any = (
-        {lang: [ll] for lang, ll in zip(spec.languages, spec.eval_langs)} if spec.multilingual else spec.eval_langs
+        {lang: [ll] for lang, ll in zip(spec.languages, spec.eval_langs, strict=True)} if spec.multilingual else spec.eval_langs
     )
     kwargs: dict[str, Any] = dict(
         name=spec.name,
