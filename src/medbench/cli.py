@@ -290,6 +290,18 @@ def _is_mteb_task(name: str) -> bool:
         return False
 
 
+def _register_subcommands() -> None:
+    """Commands that live in their own modules (imported lazily inside their callbacks)."""
+    from .cli_board import leaderboard, publish
+    from .cli_train import loop, train
+
+    for command in (train, loop, leaderboard, publish):
+        cli.add_command(command)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point of the ``medbench`` console script."""
     try:

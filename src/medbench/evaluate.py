@@ -207,5 +207,9 @@ def _log_run(results_dir: Path, ref: ModelRef, task: str) -> None:
         "medbench_version": __version__,
         "model": ref.describe(),
     }
+    card = Path(ref.location) / "medbench.json" if ref.source == "local" else None
+    if card is not None and card.is_file():  # a fine-tuned model: keep its lineage with the results
+        info = json.loads(card.read_text(encoding="utf-8"))
+        entry["finetune"] = {k: info.get(k) for k in ("name", "base_model", "base_revision", "revision", "recipe_file")}
     with (folder / RUN_LOG).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry, ensure_ascii=False) + "\n")

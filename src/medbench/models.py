@@ -22,6 +22,7 @@ E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 E5_RE = re.compile(r"(^|[/_\-])(multilingual-)?e5([_\-]|$)", re.IGNORECASE)
 #: Files whose bytes decide what a model computes (weights, config, tokenizer); not its README.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".onnx")
+NOT_WEIGHTS = {"medbench.json"}  # the trainer's model card, written after the revision is computed
 
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -61,7 +62,8 @@ def weights_revision(folder: Path) -> str:
     digest = hashlib.sha256()
     files = sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and "checkpoint-" not in str(p.relative_to(folder))
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name not in NOT_WEIGHTS
+        and "checkpoint-" not in str(p.relative_to(folder))
     )
     if not files:
         raise MedbenchError(f"{folder}: no model files found (expected a sentence-transformers folder with config.json and weights)")

@@ -1,0 +1,235 @@
+"""Publishing one model's results: a Hugging Face model-card block and a copy in MTEB's results layout.
+
+``publish("org/model", "results", "publish")`` writes::
+
+    publish/model_cards/<org__model>/<revision>.md       front matter with ``model-index`` + a scores table
+    publish/results/<org__model>/<revision>/<Task>.json  the task results, byte for byte
+    publish/results/<org__model>/<revision>/model_meta.json (and run_settings.jsonl when there is one)
+
+``publish/results/`` has the layout of MTEB's public results repository
+(github.com/embeddings-benchmark/results), the files that ``mteb.ResultCache.submit_results``
+copies there. medbench's own files stay behind: the run log (it holds local paths) and the
+per-item scores.
+
+No task text leaves: result files hold scores, and the card names tasks and datasets only. To be
+sure, every query, document and sentence of the tasks involved that medbench can read is searched
+for in everything publish would write (as written and JSON-escaped), and a hit stops it before any
+file is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MedbenchError
+from .leaderboard import (
+    METRICS, MISSING, TITLES, Board, Column, ModelResults, build_board, read_model_folder, results_root, task_infos,
+)
+
+#: mteb task type -> Hugging Face task id (as mteb's TaskMetadata._hf_task_type maps them).
+HF_TASK_TYPE = {"Retrieval": "text-retrieval", "STS": "sentence-similarity"}
+RUN_SETTINGS = "run_settings.jsonl"  # mteb writes it; its submission copies it
+MIN_TEXT = 8  # shorter texts ("CT", "Visite") could match a model or task name by chance
+
+
+@dataclass
+class PublishReport:
+    name: str
+    revision: str
+    card: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+    scanned_texts: int = 0
+
+
+def _name_path(name: str) -> str:
+    return name.replace("/", "__").replace(" ", "_")
+
+
+def _has_results(folder: Path) -> bool:
+    return any(p.name != "model_meta.json" for p in folder.glob("*.json"))
+
+
+def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
+    """The result folder (``<org__model>/<revision>/``) of a result name, ``name@revision``, a result
+    folder, or a local model folder (found by its weights' revision)."""
+    from .leaderboard import _canonical
+
+    roots = [results_root(Path(d)) for d in results_dirs]
+    path = Path(str(model)).expanduser()
+    if path.is_dir():
+        if (path / "model_meta.json").is_file() and _has_results(path):
+            return path
+        if (path / "config.json").is_file() or (path / "modules.json").is_file():
+            from .models import weights_revision
+
+            revision = weights_revision(path)
+            found = sorted(
+                rev for root in roots if root.is_dir() for rev in root.glob(f"*/{revision}*")
+                if rev.is_dir() and _has_results(rev) and (rev.name == revision or rev.name.startswith(f"{revision}-prompts-"))
+            )
+            if len(found) == 1:
+                return found[0]
+            if not found:
+                raise MedbenchError(f"no results of the model folder {path} (revision {revision}) in "
+                                    f"{', '.join(map(str, roots))}; run `medbench run --model {path}` first")
+            raise MedbenchError(f"several results of the model folder {path}: {', '.join(str(f) for f in found)}; "
+                                "pass one of these folders instead")
+        revisions = [p for p in sorted(path.iterdir()) if p.is_dir() and _has_results(p)]
+        if len(revisions) == 1:
+            return revisions[0]
+        raise MedbenchError(f"{path}: expected a result folder (results/<org__model>/<revision>/) or a model folder")
+    name, _, revision = str(model).partition("@")
+    name = _canonical(name)
+    revisions = sorted(
+        p for root in roots for p in (root / _name_path(name)).glob("*") if p.is_dir() and _has_results(p)
+    )
+    if revision:
+        chosen = [p for p in revisions if p.name == revision] or [p for p in revisions if p.name.startswith(revision)]
+        if len(chosen) == 1:
+            return chosen[0]
+        revisions = chosen or revisions
+    elif len(revisions) == 1:
+        return revisions[0]
+    if not revisions:
+        raise MedbenchError(f"no results of {name!r} in {', '.join(map(str, roots))}"
+                            " (give a result name such as org/model, a result folder or a model folder)")
+    listed = ", ".join(f"{name}@{p.name}" for p in revisions)
+    raise MedbenchError(f"{name!r} has several revisions; pick one: {listed}")
+
+
+def _dataset_path(task: str, known: bool) -> str:
+    if known:
+        return f"medbench/{task}"  # the dataset path medbench gives its tasks (tasks._metadata)
+    try:
+        import mteb
+
+        return str(mteb.get_task(task).metadata.dataset["path"])
+    except Exception:
+        return f"mteb/{task}"
+
+
+def model_index(model: ModelResults, board: Board, infos: dict[str, Any]) -> dict[str, Any]:
+    """The Hugging Face ``model-index`` metadata of one model's medbench scores (``board`` of that model)."""
+    row = board.rows[0]
+    groups: dict[tuple[str, str, str], list[Column]] = {}
+    for col in board.columns:
+        groups.setdefault((col.task, col.split, row.cells[col].subset), []).append(col)
+    results = []
+    for (task, split, subset), cols in sorted(groups.items()):
+        ttype = cols[0].task_type
+        results.append({
+            "task": {"type": HF_TASK_TYPE[ttype], "name": ttype},
+            "dataset": {"name": f"{task} ({subset})", "type": _dataset_path(task, task in infos), "config": subset,
+                        "split": split, "revision": row.cells[cols[0]].dataset_revision},
+            "metrics": [{"type": c.metric, "value": round(row.cells[c].value, 6), "name": TITLES[c.metric]}
+                        for c in sorted(cols, key=lambda c: METRICS[ttype].index(c.metric))],
+        })
+    card: dict[str, Any] = {"tags": ["medbench", "mteb"]}
+    if model.origin and not model.origin.base_model.startswith("local/"):  # the hub's base_model is a hub id
+        card["base_model"] = model.origin.base_model
+    card["model-index"] = [{"name": model.name, "results": results}]
+    return card
+
+
+def card_text(model: ModelResults, board: Board, card: dict[str, Any]) -> str:
+    """Front matter plus a table of the scores with their 95% intervals."""
+    row = board.rows[0]
+    front = yaml.safe_dump(card, sort_keys=False, allow_unicode=True, width=1000)
+    lines = ["---", front.rstrip("\n"), "---", "", f"# medbench results: {model.name}", "",
+             f"Revision `{model.revision}`. Scores of the medbench evaluation (MTEB format); in brackets the 95% "
+             "bootstrap confidence interval over queries or pairs.", "",
+             "| Task | Lang | Split | Score | Value | 95% CI |", "|:---|:---|:---|:---|---:|---:|"]
+    for col in board.columns:
+        cell = row.cells[col]
+        ci = f"[{cell.ci[0]:.3f}, {cell.ci[1]:.3f}]" if cell.ci else MISSING
+        lines.append(f"| {col.task} | {col.language} | {col.split} | {TITLES[col.metric]} | {cell.value:.4f} | {ci} |")
+    return "\n".join(lines) + "\n"
+
+
+def task_texts(tasks: Iterable[Any]) -> set[str]:
+    """Every query, document (title and text) and sentence of the given tasks (``TaskData``)."""
+    texts: set[str] = set()
+    for t in tasks:
+        for lang in t.languages.values():
+            texts.update(lang.queries.values())
+            for title, text in lang.corpus.values():
+                texts.update((title, text))
+            for pairs in lang.pairs.values():
+                for a, b, _ in pairs:
+                    texts.update((a, b))
+            for row in lang.train:
+                texts.update(v for v in row.values() if isinstance(v, str))
+    return {x.strip() for x in texts if len(x.strip()) >= MIN_TEXT}
+
+
+def find_task_text(files: dict[str, bytes], texts: Iterable[str]) -> list[tuple[str, str]]:
+    """(file, text) for every task text found in the files, as written or JSON-escaped."""
+    hits = []
+    decoded = {rel: data.decode("utf-8", errors="replace") for rel, data in files.items()}
+    for text in sorted(texts):
+        forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+        for rel, content in decoded.items():
+            if any(form in content for form in forms):
+                hits.append((rel, text))
+    return hits
+
+
+def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence[Path | str] = "results",
+            out_dir: Path | str = "publish", *, tasks_dirs: Sequence[Path | str] = (),
+            include_builtin: bool = True) -> PublishReport:
+    """Write a model's model-card metadata and a copy of its results in MTEB's layout.
+
+    Args:
+        model_name_or_folder: A result name (``org/model`` or ``org/model@revision``), a result
+            folder (``results/<org__model>/<revision>``) or a local model folder.
+        results_dir: The results folder(s) to look in.
+        out_dir: Where to write (``model_cards/`` and ``results/`` inside).
+        tasks_dirs: Task folders besides the built-in suite: their texts are kept out of the output.
+        include_builtin: Read the built-in suite too.
+
+    Returns:
+        The model's name and revision, the card data and the files written.
+
+    Raises:
+        MedbenchError: Unknown model, ambiguous revision, or task text found in the output.
+
+    Examples:
+        >>> publish("medbench/minilm-clinical", "results", "publish").files  # doctest: +SKIP
+    """
+    from .tasks import discover
+
+    dirs = [results_dir] if isinstance(results_dir, (str, Path)) else list(results_dir)
+    folder = find_model(model_name_or_folder, dirs)
+    model = read_model_folder(folder)
+    if model is None:
+        raise MedbenchError(f"{folder}: no task results")
+    tasks = discover(list(tasks_dirs), include_builtin=include_builtin)
+    infos = task_infos(tasks)
+    board = build_board([model], infos)
+    card = model_index(model, board, infos)
+    dest = f"results/{_name_path(model.name)}/{model.revision}"
+    files: dict[str, bytes] = {}
+    for path in [*sorted(folder.glob("*.json")), folder / RUN_SETTINGS]:  # what mteb submits; not per_item/, not the run log
+        if path.is_file():
+            files[f"{dest}/{path.name}"] = path.read_bytes()
+    files[f"model_cards/{_name_path(model.name)}/{model.revision}.md"] = card_text(model, board, card).encode("utf-8")
+    involved = [t for t in tasks if t.spec.name in model.results]
+    texts = task_texts(involved)
+    hits = find_task_text(files, texts)
+    if hits:
+        shown = "; ".join(f"{rel}: {text[:60]!r}" for rel, text in hits[:5])
+        raise MedbenchError(f"refusing to publish: task text found in the output ({len(hits)} hit(s)): {shown}")
+    out = Path(out_dir)
+    report = PublishReport(model.name, model.revision, card, scanned_texts=len(texts))
+    for rel, data in files.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        report.files.append(path)
+    return report

@@ -1,0 +1,165 @@
+"""publish: model-card metadata, MTEB's results layout, never any task text; and one run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import CORPUS, PAIRS, QUERIES
+from medbench import leaderboard as lb
+from medbench.cli_board import leaderboard as leaderboard_cmd
+from medbench.cli_board import publish as publish_cmd
+from medbench.errors import MedbenchError
+from medbench.publish import publish
+from test_leaderboard import BASE_COS, BASE_NDCG, TUNED_COS, TUNED_NDCG, finetune_log, suite, write_model
+
+
+def front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def every_task_text() -> list[str]:
+    """Every query, passage (title and text) and sentence of the test tasks."""
+    return sorted({x for _, title, text in CORPUS for x in (title, text)} | {q for _, q in QUERIES}
+                  | {s for a, b, _ in PAIRS for s in (a, b)})
+
+
+def assert_no_task_text(folder: Path) -> int:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        content = path.read_bytes().decode("utf-8", errors="replace")
+        for text in every_task_text():
+            for form in {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}:
+                assert form not in content, f"task text {text!r} in {path}"
+    return len(files)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    write_model(root, "org/base", "b1", suite(BASE_NDCG, BASE_COS))
+    folder = write_model(root, "medbench/ft", "f1", suite(TUNED_NDCG, TUNED_COS), run_log=finetune_log("org/base", "b1"))
+    (folder / "run_settings.jsonl").write_text('{"task": "TinySTS", "splits": ["test"]}\n')
+    return root
+
+
+def test_publish_writes_model_index_and_mteb_layout(results: Path, tasks_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "publish"
+    report = publish("medbench/ft", results, out, tasks_dirs=[tasks_root])
+    assert (report.name, report.revision) == ("medbench/ft", "f1")
+    source = results / "medbench__ft" / "f1"
+    dest = out / "results" / "medbench__ft" / "f1"
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "SciFact.json", "TinyRetrieval.json", "TinySTS.json", "model_meta.json", "run_settings.jsonl"]
+    for path in dest.iterdir():
+        assert path.read_bytes() == (source / path.name).read_bytes()  # copied as mteb wrote them
+    card = front_matter(out / "model_cards" / "medbench__ft" / "f1.md")
+    assert card["base_model"] == "org/base"
+
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    name, evals = model_index_to_eval_results(card["model-index"])
+    assert name == "medbench/ft"
+    got = {(e.dataset_type, e.dataset_config, e.dataset_split, e.metric_type): (e.task_type, e.metric_value, e.dataset_revision)
+           for e in evals}
+    stored = json.loads((source / "TinySTS.json").read_text())["scores"]["test"][0]
+    assert got[("medbench/TinySTS", "default", "test", "cosine_spearman")] == (
+        "sentence-similarity", pytest.approx(stored["cosine_spearman"]), "data-v1")
+    retrieval = json.loads((source / "TinyRetrieval.json").read_text())["scores"]["test"][0]
+    assert got[("medbench/TinyRetrieval", "default", "test", "ndcg_at_10")][:2] == ("text-retrieval", pytest.approx(retrieval["ndcg_at_10"]))
+    assert got[("medbench/TinyRetrieval", "default", "test", "recall_at_5")][1] == pytest.approx(retrieval["recall_at_5"])
+    assert len(evals) == 5  # 2 + 1 + 2 (SciFact, an mteb task)
+    assert report.scanned_texts > 0
+    assert_no_task_text(out)
+
+    import mteb
+
+    loaded = mteb.ResultCache(out).load_results()  # MTEB reads the published layout
+    assert {r.task_name for m in loaded.model_results for r in m.task_results} == {"SciFact", "TinyRetrieval", "TinySTS"}
+
+
+def test_model_names_revisions_and_folders(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert publish(str(results / "org__base" / "b1"), results, out).name == "org/base"  # a result folder
+    write_model(results, "org/base", "b2", suite(BASE_NDCG, BASE_COS))
+    with pytest.raises(MedbenchError, match=r"several revisions; pick one: org/base@b1, org/base@b2"):
+        publish("org/base", results, out)
+    assert publish("org/base@b2", results, out).revision == "b2"
+    with pytest.raises(MedbenchError, match="no results of 'org/unknown'"):
+        publish("org/unknown", results, out)
+    # a local model folder: found by the revision of its weights
+    from medbench.models import weights_revision
+
+    model = tmp_path / "models" / "ft"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(MedbenchError, match="no results of the model folder"):
+        publish(str(model), results, out)
+    write_model(results, "medbench/ft-local", weights_revision(model), suite(TUNED_NDCG, TUNED_COS))
+    assert publish(str(model), results, out).name == "medbench/ft-local"
+
+
+def test_publish_refuses_output_with_task_text(results: Path, tasks_root: Path, tmp_path: Path) -> None:
+    path = results / "medbench__ft" / "f1" / "TinyRetrieval.json"
+    data = json.loads(path.read_text())
+    data["scores"]["test"][0]["note"] = QUERIES[2][1]  # as if a future mteb stored a sample query
+    path.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    with pytest.raises(MedbenchError, match="refusing to publish: task text found"):
+        publish("medbench/ft", results, out, tasks_dirs=[tasks_root])
+    assert not out.exists()  # nothing written
+
+
+def test_end_to_end_run_leaderboard_publish(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The tiny model through `medbench run`, then the leaderboard and publish on its real result files."""
+    from medbench.cli import cli
+
+    out = tmp_path / "out"
+    run = CliRunner().invoke(cli, ["run", "--model", str(tiny_model_dir), "--name", "test/tiny", "--tasks-dir",
+                                   str(tasks_root), "--output-dir", str(out), "-q", "--format", "json"])
+    assert run.exit_code == 0, run.output
+    revision = json.loads(run.stdout)["model"]["revision"]
+    folder = out / "results" / "test__tiny" / revision
+
+    board_dir = tmp_path / "board"
+    result = CliRunner().invoke(leaderboard_cmd, ["--results-dir", str(out), "--out", str(board_dir),
+                                                  "--tasks-dir", str(tasks_root)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((board_dir / "leaderboard.json").read_text())
+    (row,) = data["rows"]
+    assert (row["name"], row["revision"]) == ("test/tiny", revision)
+    cells = {(c["task"], c["metric"]): c for c in row["cells"]}
+    stored = json.loads((folder / "TinyRetrieval.json").read_text())["scores"]["test"][0]
+    ndcg = cells[("TinyRetrieval", "ndcg_at_10")]
+    assert ndcg["value"] == pytest.approx(stored["ndcg_at_10"]) and ndcg["language"] == "de" and not ndcg["stale"]
+    assert ndcg["ci_low"] <= ndcg["value"] <= ndcg["ci_high"] and ndcg["n"] == 3
+    sts = cells[("TinySTS", "cosine_spearman")]
+    assert sts["n"] == len(PAIRS) and sts["ci_low"] <= sts["value"] <= sts["ci_high"]
+    assert_no_task_text(board_dir)
+
+    pub = tmp_path / "publish"
+    result = CliRunner().invoke(publish_cmd, ["test/tiny", "--results-dir", str(out / "results"), "--out", str(pub),
+                                              "--tasks-dir", str(tasks_root)])
+    assert result.exit_code == 0, result.output
+    assert "none of the" in result.output
+    names = sorted(str(p.relative_to(pub)) for p in pub.rglob("*") if p.is_file())
+    assert names == [f"model_cards/test__tiny/{revision}.md", *(f"results/test__tiny/{revision}/{n}" for n in (
+        "TinyRetrieval.json", "TinySTS.json", "model_meta.json", "run_settings.jsonl"))]
+    assert assert_no_task_text(pub) == 5
+    card = front_matter(pub / "model_cards" / "test__tiny" / f"{revision}.md")
+    metrics = {m["type"]: m["value"] for r in card["model-index"][0]["results"] for m in r["metrics"]}
+    assert metrics["ndcg_at_10"] == pytest.approx(stored["ndcg_at_10"])
+
+
+def test_publish_command_errors_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(publish_cmd, ["org/none", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "no results of 'org/none'" in result.output
+    assert lb.MISSING  # the module is importable without side effects
