@@ -307,7 +307,8 @@ def main() -> None:
     try:
         cli()
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: finished tasks are kept in results/", err=True)
+        click.echo("\ninterrupted: finished tasks are kept in results/; training checkpoints are kept "
+                   "and the same command resumes", err=True)
         sys.exit(130)
 
 

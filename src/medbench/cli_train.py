@@ -3,7 +3,7 @@
 ``cli.py`` registers both commands. This module also runs on its own, which is how several
 GPUs train one recipe (every process runs the same command; only rank 0 writes the model)::
 
-    accelerate launch -m medbench.cli_train train trainers/miracle-german.yaml
+    accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
     torchrun --nproc_per_node 4 -m medbench.cli_train train trainers/miracle-german.yaml
 
 Importing this module stays cheap: no torch, mteb or sentence-transformers at import time.
@@ -67,7 +67,7 @@ def train(recipe: str, overrides: tuple[str, ...], allow_overlap: bool, fresh: b
       medbench train cpu-quick
       medbench train trainers/mpnet-medical.yaml --set training.max_steps=2
       medbench train my-recipe.yaml --tasks-dir ./my_tasks --set phases.0.training.learning_rate=1e-4
-      accelerate launch -m medbench.cli_train train trainers/miracle-german.yaml
+      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
     """
     from .train import prepare
     from .train import train as run_train
@@ -155,7 +155,7 @@ def main_group() -> None:
     \b
     Examples:
       python -m medbench.cli_train train cpu-quick
-      accelerate launch -m medbench.cli_train train trainers/miracle-german.yaml
+      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
       torchrun --nproc_per_node 2 -m medbench.cli_train train trainers/miracle-german.yaml
     """
 

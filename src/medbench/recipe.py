@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from .errors import MedbenchError, ProblemCollector
+from .yamlcheck import Checker, apply_overrides, node_lines, show
 
 RECIPES_DIR = "trainers"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
@@ -199,166 +200,6 @@ class Recipe:
     overrides: list[str] = field(default_factory=list)
 
 
-# -- YAML with lines -----------------------------------------------------------------------------
-
-
-def _node_lines(node: yaml.Node | None, path: tuple = (), out: dict | None = None,
-                dupes: list | None = None) -> tuple[dict[tuple, int], list[tuple[tuple, int]]]:
-    """Line of every key and list item, by path (``("phases", 0, "loss")``), and keys given twice."""
-    out = {} if out is None else out
-    dupes = [] if dupes is None else dupes
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            sub = (*path, key)
-            if key in seen:
-                dupes.append((sub, key_node.start_mark.line + 1))
-            seen.add(key)
-            out[sub] = key_node.start_mark.line + 1
-            _node_lines(value_node, sub, out, dupes)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[(*path, i)] = item.start_mark.line + 1
-            _node_lines(item, (*path, i), out, dupes)
-    return out, dupes
-
-
-class _Checker:
-    """Records problems at a path of the recipe, with the line of that path (or of its nearest parent)."""
-
-    def __init__(self, path: Path, lines: dict[tuple, int], overridden: set[tuple], problems: ProblemCollector):
-        self.path, self.lines, self.overridden, self.problems = path, lines, overridden, problems
-
-    def add(self, where: tuple, message: str) -> None:
-        dotted = ".".join(map(str, where)) or None
-        if any(where[: len(o)] == o for o in self.overridden):
-            message += " (value from --set)"
-        line = None
-        for n in range(len(where), 0, -1):
-            if where[:n] in self.lines:
-                line = self.lines[where[:n]]
-                break
-        self.problems.add(self.path, message, line=line, field=dotted)
-
-    def mapping(self, where: tuple, value: Any, allowed: dict[str, str], required: Iterable[str] = ()) -> dict | None:
-        if not isinstance(value, dict):
-            self.add(where, f"expected a mapping of keys ({', '.join(allowed)}), got {_show(value)}")
-            return None
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-                self.add((*where, key), f"unknown key; {hint}")
-        for key in required:
-            if key not in value:
-                self.add(where, f"missing required key {key!r} ({allowed[key]})")
-        return value
-
-    def number(self, where: tuple, value: Any, what: str, *, integer: bool = False, low: float | None = None,
-               high: float | None = None, low_open: bool = False, high_open: bool = False) -> Any:
-        """A number within bounds; numeric strings such as ``2e-5`` (which YAML reads as text) count."""
-        number: float | int | None = None
-        if isinstance(value, bool):
-            number = None
-        elif integer:
-            number = value if isinstance(value, int) else None
-        elif isinstance(value, (int, float)):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-        ok = number is not None and number == number  # not NaN
-        if ok and low is not None:
-            ok = number > low if low_open else number >= low
-        if ok and high is not None:
-            ok = number < high if high_open else number <= high
-        if not ok:
-            self.add(where, f"expected {what}, got {_show(value)}")
-            return None
-        return number
-
-    def choice(self, where: tuple, value: Any, options: Sequence[str], what: str) -> str | None:
-        if isinstance(value, str) and value in options:
-            return value
-        hint = ""
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.add(where, f"expected {what}: one of {', '.join(options)}, got {_show(value)}{hint}")
-        return None
-
-    def text(self, where: tuple, value: Any, what: str) -> str | None:
-        if isinstance(value, str) and value.strip():
-            return value
-        self.add(where, f"expected {what}, got {_show(value)}")
-        return None
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# -- overrides -----------------------------------------------------------------------------------
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], problems: ProblemCollector, path: Path,
-                    cwd: Path | None = None) -> set[tuple]:
-    """Apply ``key=value`` overrides with dotted keys (``phases.0.training.learning_rate=1e-4``) in place.
-
-    Values are read as YAML (``2``, ``true``, ``[64, 32]``, ``{task: X}``). Missing mappings are
-    created; list items must exist. A relative ``...file=`` path is taken from the current folder.
-
-    Returns:
-        The paths that were set, so that problems with them can say they came from ``--set``.
-    """
-    done: set[tuple] = set()
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        parts = [p for p in key.strip().split(".")]
-        if not sep or not all(parts):
-            problems.add(path, f"--set {item!r}: expected key=value with a dotted key, e.g. training.max_steps=2")
-            continue
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            problems.add(path, f"--set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})")
-            continue
-        if parts[-1] == "file" and isinstance(value, str) and not Path(value).is_absolute():
-            value = str(((cwd or Path.cwd()) / value).resolve())
-        target: Any = raw
-        where: list[Any] = []
-        ok = True
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(target, list):
-                if not part.isdigit() or int(part) >= len(target):
-                    problems.add(path, f"--set {item!r}: {'.'.join(map(str, where)) or 'the recipe'} has "
-                                       f"{len(target)} item(s); {part!r} is not one of 0..{len(target) - 1}")
-                    ok = False
-                    break
-                index: Any = int(part)
-            elif isinstance(target, dict):
-                index = part
-            else:
-                problems.add(path, f"--set {item!r}: {'.'.join(map(str, where))} is {_show(target)}, not a mapping or list")
-                ok = False
-                break
-            where.append(index)
-            if last:
-                target[index] = value
-            else:
-                if isinstance(target, dict) and index not in target:
-                    target[index] = {}
-                target = target[index]
-        if ok:
-            done.add(tuple(where))
-    return done
-
-
 # -- loading -------------------------------------------------------------------------------------
 
 
@@ -403,11 +244,11 @@ def load_recipe(path: Path | str, overrides: Sequence[str] = (), *, known_tasks:
     if not isinstance(raw, dict):
         problems.add(path, f"expected a mapping of keys (name: ..., base_model: ..., phases: ...), got {type(raw).__name__}")
         problems.raise_if_any()
-    lines, dupes = _node_lines(node)
+    lines, dupes = node_lines(node)
     for where, line in dupes:
         problems.add(path, "key appears more than once", line=line, field=".".join(map(str, where)))
     overridden = apply_overrides(raw, overrides, problems, path, cwd)
-    check = _Checker(path, lines, overridden, problems)
+    check = Checker(path, lines, overridden, problems)
     recipe = _parse(raw, check, path, set(known_tasks) if known_tasks is not None else None)
     problems.raise_if_any()
     assert recipe is not None
@@ -415,11 +256,11 @@ def load_recipe(path: Path | str, overrides: Sequence[str] = (), *, known_tasks:
     return recipe
 
 
-def _parse(raw: dict[str, Any], check: _Checker, path: Path, known_tasks: set[str] | None) -> Recipe | None:
+def _parse(raw: dict[str, Any], check: Checker, path: Path, known_tasks: set[str] | None) -> Recipe | None:
     check.mapping((), raw, RECIPE_KEYS, required=("name", "base_model", "phases"))
     name = raw.get("name")
     if "name" in raw and not (isinstance(name, str) and NAME_RE.match(name)):
-        check.add(("name",), f"expected {RECIPE_KEYS['name']}, got {_show(name)}")
+        check.add(("name",), f"expected {RECIPE_KEYS['name']}, got {show(name)}")
     base = raw.get("base_model")
     if "base_model" in raw:
         check.text(("base_model",), base, "a model: hub id, local folder or alias")
@@ -430,12 +271,12 @@ def _parse(raw: dict[str, Any], check: _Checker, path: Path, known_tasks: set[st
     if prompts is not None and check.mapping(("prompts",), prompts, {"query": "a text", "document": "a text"}):
         for key, value in prompts.items():
             if key in ("query", "document") and not isinstance(value, str):
-                check.add(("prompts", key), f"expected a text (may be empty), got {_show(value)}")
+                check.add(("prompts", key), f"expected a text (may be empty), got {show(value)}")
     base_settings = _training(check, ("training",), raw.get("training", {}), TrainingSettings(), known_tasks)
     phases: list[PhaseSpec] = []
     raw_phases = raw.get("phases")
     if "phases" in raw and not (isinstance(raw_phases, list) and raw_phases):
-        check.add(("phases",), f"expected {RECIPE_KEYS['phases']}, got {_show(raw_phases)}")
+        check.add(("phases",), f"expected {RECIPE_KEYS['phases']}, got {show(raw_phases)}")
     elif isinstance(raw_phases, list):
         for i, item in enumerate(raw_phases):
             phase = _phase(check, i, item, base_settings, path, known_tasks)
@@ -451,7 +292,7 @@ def _parse(raw: dict[str, Any], check: _Checker, path: Path, known_tasks: set[st
     )
 
 
-def _training(check: _Checker, where: tuple, value: Any, base: TrainingSettings | None,
+def _training(check: Checker, where: tuple, value: Any, base: TrainingSettings | None,
               known_tasks: set[str] | None) -> TrainingSettings | None:
     settings = copy.deepcopy(base) if base else TrainingSettings()
     if value is None:
@@ -479,7 +320,7 @@ def _training(check: _Checker, where: tuple, value: Any, base: TrainingSettings 
             v = check.choice(at, v, BATCH_SAMPLERS, "a batch sampler")
         elif key == "gradient_checkpointing":
             if not isinstance(v, bool):
-                check.add(at, f"expected {what}, got {_show(v)}")
+                check.add(at, f"expected {what}, got {show(v)}")
                 v = None
         elif key == "eval":
             if isinstance(v, str) and not _is_float(v):
@@ -508,7 +349,7 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
-def _loss(check: _Checker, where: tuple, value: Any) -> LossSpec | None:
+def _loss(check: Checker, where: tuple, value: Any) -> LossSpec | None:
     if isinstance(value, str):
         name, params = value, {}
     elif isinstance(value, dict):
@@ -518,7 +359,7 @@ def _loss(check: _Checker, where: tuple, value: Any) -> LossSpec | None:
             check.add(where, f"missing required key 'name' (one of {', '.join(LOSSES)})")
             return None
     else:
-        check.add(where, f"expected {PHASE_KEYS['loss']}, got {_show(value)}")
+        check.add(where, f"expected {PHASE_KEYS['loss']}, got {show(value)}")
         return None
     if name not in LOSSES:
         at = (*where, "name") if isinstance(value, dict) else where
@@ -547,7 +388,7 @@ def _loss(check: _Checker, where: tuple, value: Any) -> LossSpec | None:
     return LossSpec(name, params)
 
 
-def _phase(check: _Checker, i: int, item: Any, base: TrainingSettings | None, path: Path,
+def _phase(check: Checker, i: int, item: Any, base: TrainingSettings | None, path: Path,
            known_tasks: set[str] | None) -> PhaseSpec | None:
     where: tuple = ("phases", i)
     if check.mapping(where, item, PHASE_KEYS, required=("loss", "data")) is None:
@@ -564,13 +405,13 @@ def _phase(check: _Checker, i: int, item: Any, base: TrainingSettings | None, pa
         if m is not None and "dims" in m:
             dims = m["dims"]
             if not (isinstance(dims, list) and dims and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)):
-                check.add((*at, "dims"), f"expected {MATRYOSHKA_KEYS['dims']}, got {_show(dims)}")
+                check.add((*at, "dims"), f"expected {MATRYOSHKA_KEYS['dims']}, got {show(dims)}")
             elif len(set(dims)) != len(dims):
                 check.add((*at, "dims"), "a dimension is listed twice")
             weights = m.get("weights", [1] * len(dims) if isinstance(dims, list) else [])
             if not (isinstance(weights, list) and isinstance(dims, list) and len(weights) == len(dims)
                     and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights)):
-                check.add((*at, "weights"), f"expected one weight >= 0 per dimension, got {_show(weights)}")
+                check.add((*at, "weights"), f"expected one weight >= 0 per dimension, got {show(weights)}")
             matryoshka = {"dims": dims, "weights": weights}
     mining = None
     if item.get("mine_hard_negatives") is not None:
@@ -602,7 +443,7 @@ def _phase(check: _Checker, i: int, item: Any, base: TrainingSettings | None, pa
     if isinstance(raw_data, dict):
         raw_data = [raw_data]
     if "data" in item and not (isinstance(raw_data, list) and raw_data):
-        check.add((*where, "data"), f"expected {PHASE_KEYS['data']}, got {_show(raw_data)}")
+        check.add((*where, "data"), f"expected {PHASE_KEYS['data']}, got {show(raw_data)}")
     elif isinstance(raw_data, list):
         single = isinstance(item.get("data"), dict)
         for j, entry in enumerate(raw_data):
@@ -616,7 +457,7 @@ def _phase(check: _Checker, i: int, item: Any, base: TrainingSettings | None, pa
                      mining=mining, line=check.lines.get(where))
 
 
-def _data(check: _Checker, where: tuple, entry: Any, path: Path, known_tasks: set[str] | None) -> DataSpec | None:
+def _data(check: Checker, where: tuple, entry: Any, path: Path, known_tasks: set[str] | None) -> DataSpec | None:
     if check.mapping(where, entry, DATA_KEYS) is None:
         return None
     spec = DataSpec(where=".".join(map(str, where)), line=check.lines.get(where))
@@ -638,7 +479,7 @@ def _data(check: _Checker, where: tuple, entry: Any, path: Path, known_tasks: se
             if isinstance(langs, str):
                 langs = [langs]
             if not (isinstance(langs, list) and langs and all(isinstance(x, str) for x in langs)):
-                check.add((*where, "languages"), f"expected {DATA_KEYS['languages']}, got {_show(langs)}")
+                check.add((*where, "languages"), f"expected {DATA_KEYS['languages']}, got {show(langs)}")
             else:
                 spec.languages = langs
     else:
@@ -658,7 +499,7 @@ def _data(check: _Checker, where: tuple, entry: Any, path: Path, known_tasks: se
             if check.mapping((*where, "columns"), columns, {r: "a column name of the file" for r in ROLES}) is not None:
                 for role, col in columns.items():
                     if role in ROLES and not (isinstance(col, str) and col):
-                        check.add((*where, "columns", role), f"expected a column name, got {_show(col)}")
+                        check.add((*where, "columns", role), f"expected a column name, got {show(col)}")
                 roles = set(columns)
                 if roles & set(ROLES) and not (roles in ({"anchor", "positive"}, {"anchor", "positive", "negative"},
                                                           {"sentence1", "sentence2", "score"})):
@@ -669,7 +510,7 @@ def _data(check: _Checker, where: tuple, entry: Any, path: Path, known_tasks: se
             sr = entry["score_range"]
             if not (isinstance(sr, list) and len(sr) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sr)
                     and sr[0] < sr[1]):
-                check.add((*where, "score_range"), f"expected [min, max] with min < max, got {_show(sr)}")
+                check.add((*where, "score_range"), f"expected [min, max] with min < max, got {show(sr)}")
             else:
                 spec.score_range = (float(sr[0]), float(sr[1]))
         if "language" in entry:

