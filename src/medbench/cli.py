@@ -12,29 +12,16 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import MedbenchError, TaskFormatError
+from .clickutil import CONTEXT, UserErrorGroup
+from .errors import MedbenchError
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-class _UserErrors(click.Group):
-    """Turns user mistakes into a clear message and exit code 1, with no traceback."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
-        try:
-            return super().invoke(ctx)
-        except TaskFormatError as exc:
-            lines = "\n".join(f"  {p}" for p in exc.problems)
-            raise click.ClickException(f"{len(exc.problems)} problem(s) found:\n{lines}") from None
-        except MedbenchError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-@click.group(cls=_UserErrors, context_settings=CONTEXT)
+@click.group(cls=UserErrorGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version")
 def cli() -> None:
     """medbench: benchmark clinical text embeddings (German and English) with MTEB.

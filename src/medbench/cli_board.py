@@ -6,33 +6,12 @@ Importing this module stays cheap: no torch, mteb, numpy-heavy or matplotlib imp
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .errors import MedbenchError, TaskFormatError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User mistakes exit 1 with a message and no traceback, also when the command runs on its own."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TaskFormatError as exc:
-            lines = "\n".join(f"  {p}" for p in exc.problems)
-            raise click.ClickException(f"{len(exc.problems)} problem(s) found:\n{lines}") from None
-        except MedbenchError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
+from .clickutil import CONTEXT, user_errors
 
 
 results_dir_option = click.option(
@@ -54,7 +33,7 @@ tasks_dir_option = click.option(
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 and list the files that are out of date.")
 @tasks_dir_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
-@_user_errors
+@user_errors
 def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[str, ...], check: bool,
                 tasks_dirs: tuple[Path, ...], quiet: bool) -> None:
     """Build the leaderboard (tables, plots, base vs fine-tuned) from stored results.
@@ -107,7 +86,7 @@ def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[st
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("publish"), show_default=True,
               help="Folder for model_cards/ and results/ (MTEB's results repository layout).")
 @tasks_dir_option
-@_user_errors
+@user_errors
 def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dirs: tuple[Path, ...]) -> None:
     """Write a model's model-card metadata (model-index) and its results in MTEB's layout.
 

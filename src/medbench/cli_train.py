@@ -17,9 +17,8 @@ from pathlib import Path
 
 import click
 
-from .errors import MedbenchError, TaskFormatError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from .clickutil import CONTEXT, UserErrorGroup
+from .errors import MedbenchError
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -135,20 +134,7 @@ def loop(recipe: str, overrides: tuple[str, ...], allow_overlap: bool, fresh: bo
                + (", up to date" if report.train.up_to_date else "") + ")")
 
 
-class _Standalone(click.Group):
-    """``python -m medbench.cli_train``: the same user-error handling as ``medbench``."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
-        try:
-            return super().invoke(ctx)
-        except TaskFormatError as exc:
-            lines = "\n".join(f"  {p}" for p in exc.problems)
-            raise click.ClickException(f"{len(exc.problems)} problem(s) found:\n{lines}") from None
-        except MedbenchError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-@click.group(cls=_Standalone, context_settings=CONTEXT)
+@click.group(cls=UserErrorGroup, context_settings=CONTEXT)
 def main_group() -> None:
     """medbench training commands, for launchers that start Python modules (accelerate, torchrun).
 
