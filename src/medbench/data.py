@@ -155,44 +155,34 @@ class _Reader:
         return str(value)
 
     # -- retrieval -----------------------------------------------------------------------
-    def corpus(self, path: Path) -> dict[str, tuple[str, str]]:
+    def _id_texts(self, path: Path, paths_key: str, *, title: bool) -> dict[str, tuple[str, str]]:
+        """``_id`` -> (title, text) of a corpus or queries file, with id, text and duplicate checks."""
         out: dict[str, tuple[str, str]] = {}
-        data = self.read(path, "paths.corpus" if "corpus" in self.spec.paths else "")
+        data = self.read(path, f"paths.{paths_key}" if paths_key in self.spec.paths else "")
         if data is None:
             return out
         first_line: dict[str, int] = {}
         for lineno, row in self.jsonl(path, data):
-            doc_id = self.id_field(path, lineno, row, "_id")
+            item_id = self.id_field(path, lineno, row, "_id")
             text = self.text_field(path, lineno, row, "text")
-            title = self.text_field(path, lineno, row, "title", required=False) or ""
-            if doc_id is None or text is None:
+            heading = (self.text_field(path, lineno, row, "title", required=False) or "") if title else ""
+            if item_id is None or text is None:
                 continue
-            if doc_id in out:
-                self.problems.add(path, f"duplicate id {doc_id!r} (first on line {first_line[doc_id]})", line=lineno, field="_id")
+            if item_id in out:
+                self.problems.add(path, f"duplicate id {item_id!r} (first on line {first_line[item_id]})", line=lineno, field="_id")
                 continue
-            first_line[doc_id] = lineno
-            out[doc_id] = (title, text)
-        if not out and data is not None and not self.problems:
+            first_line[item_id] = lineno
+            out[item_id] = (heading, text)
+        return out
+
+    def corpus(self, path: Path) -> dict[str, tuple[str, str]]:
+        out = self._id_texts(path, "corpus", title=True)
+        if not out and not self.problems:
             self.problems.add(path, "no documents")
         return out
 
     def queries(self, path: Path) -> dict[str, str]:
-        out: dict[str, str] = {}
-        data = self.read(path, "paths.queries" if "queries" in self.spec.paths else "")
-        if data is None:
-            return out
-        first_line: dict[str, int] = {}
-        for lineno, row in self.jsonl(path, data):
-            qid = self.id_field(path, lineno, row, "_id")
-            text = self.text_field(path, lineno, row, "text")
-            if qid is None or text is None:
-                continue
-            if qid in out:
-                self.problems.add(path, f"duplicate id {qid!r} (first on line {first_line[qid]})", line=lineno, field="_id")
-                continue
-            first_line[qid] = lineno
-            out[qid] = text
-        return out
+        return {qid: text for qid, (_, text) in self._id_texts(path, "queries", title=False).items()}
 
     def qrels(self, path: Path, corpus: dict, queries: dict) -> Qrels:
         out: Qrels = {}
