@@ -105,6 +105,20 @@ def write_qrels(path: Path, qrels: list[tuple[str, str, int]]) -> None:
     path.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels), encoding="utf-8")
 
 
+def write_task_yaml(folder: Path, name: str, ttype: str, lang: str, description: str, main_score: str, extra: str = "") -> None:
+    """task.yaml of a built-in task; ``description`` is already wrapped into indented lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "task.yaml").write_text(
+        f"name: {name}\ntype: {ttype}\ndescription: >-\n{description}"
+        f"languages: [{lang}]\nsplits: [test]\nmain_score: {main_score}\n{extra}{COMMON_YAML}", encoding="utf-8")
+
+
+def write_retrieval_files(folder: Path, corpus_rows: list[dict], queries: list[dict], qrels: list[tuple[str, str, int]]) -> None:
+    write_jsonl(folder / "corpus.jsonl", corpus_rows)
+    write_jsonl(folder / "queries.jsonl", queries)
+    write_qrels(folder / "qrels" / "test.tsv", qrels)
+
+
 def words(text: str) -> int:
     return len(text.split())
 
@@ -265,30 +279,24 @@ def build(out: Path) -> list[str]:
         train_rows = kept
 
         cross = out / f"MedbenchRetrieval{up}"
-        (cross / "task.yaml").parent.mkdir(parents=True, exist_ok=True)
-        (cross / "task.yaml").write_text(
-            f"name: MedbenchRetrieval{up}\ntype: retrieval\n"
-            f"description: >-\n  Synthetic {LANG_NAME[lang]} clinical documents (discharge letters, radiology, pathology,\n"
-            f"  operation notes): retrieve the passage that answers a clinician's question among all patients' passages.\n"
-            f"languages: [{lang}]\nsplits: [test]\nmain_score: ndcg_at_10\n{COMMON_YAML}", encoding="utf-8")
+        write_task_yaml(
+            cross, f"MedbenchRetrieval{up}", "retrieval", lang,
+            f"  Synthetic {LANG_NAME[lang]} clinical documents (discharge letters, radiology, pathology,\n"
+            f"  operation notes): retrieve the passage that answers a clinician's question among all patients' passages.\n",
+            "ndcg_at_10")
         corpus_rows = [{"_id": c["_id"], "title": c["title"], "text": c["text"]} for c in corpus]
-        write_jsonl(cross / "corpus.jsonl", corpus_rows)
-        write_jsonl(cross / "queries.jsonl", queries)
-        write_qrels(cross / "qrels" / "test.tsv", qrels)
+        write_retrieval_files(cross, corpus_rows, queries, qrels)
         write_jsonl(cross / "train.jsonl", train_rows)
         (cross / "README.md").write_text(retrieval_card(f"MedbenchRetrieval{up}", lang, "cross", test_patients, corpus,
                                                         queries, qrels, train_rows, dropped), encoding="utf-8")
 
         patient = out / f"MedbenchPatientRetrieval{up}"
-        patient.mkdir(parents=True, exist_ok=True)
-        (patient / "task.yaml").write_text(
-            f"name: MedbenchPatientRetrieval{up}\ntype: retrieval\n"
-            f"description: >-\n  Synthetic {LANG_NAME[lang]} clinical documents: rank only the passages of the question's own\n"
-            f"  patient (top_ranked candidates), as a RAG system does after selecting the patient's record.\n"
-            f"languages: [{lang}]\nsplits: [test]\nmain_score: ndcg_at_10\n{COMMON_YAML}", encoding="utf-8")
-        write_jsonl(patient / "corpus.jsonl", corpus_rows)
-        write_jsonl(patient / "queries.jsonl", queries)
-        write_qrels(patient / "qrels" / "test.tsv", qrels)
+        write_task_yaml(
+            patient, f"MedbenchPatientRetrieval{up}", "retrieval", lang,
+            f"  Synthetic {LANG_NAME[lang]} clinical documents: rank only the passages of the question's own\n"
+            f"  patient (top_ranked candidates), as a RAG system does after selecting the patient's record.\n",
+            "ndcg_at_10")
+        write_retrieval_files(patient, corpus_rows, queries, qrels)
         write_jsonl(patient / "top_ranked" / "test.jsonl",
                     [{"query-id": q["_id"], "corpus-ids": candidates[q["_id"]]} for q in queries])
         (patient / "README.md").write_text(retrieval_card(f"MedbenchPatientRetrieval{up}", lang, "patient", test_patients,
@@ -304,13 +312,11 @@ def build(out: Path) -> list[str]:
         bad_pairs = {o.train_source.rstrip("r") for o in overl}
         sts_train_kept = [r for i, r in enumerate(sts_train) if str(i) not in bad_pairs]
         sts = out / f"MedbenchSTS{up}"
-        sts.mkdir(parents=True, exist_ok=True)
-        (sts / "task.yaml").write_text(
-            f"name: MedbenchSTS{up}\ntype: sts\n"
-            f"description: >-\n  Synthetic {LANG_NAME[lang]} clinical sentence pairs scored 0-5 for clinical meaning\n"
-            f"  (negation, laterality, dose and abbreviations decide the score).\n"
-            f"languages: [{lang}]\nsplits: [test]\nmain_score: cosine_spearman\nscore_range: [0, 5]\n{COMMON_YAML}",
-            encoding="utf-8")
+        write_task_yaml(
+            sts, f"MedbenchSTS{up}", "sts", lang,
+            f"  Synthetic {LANG_NAME[lang]} clinical sentence pairs scored 0-5 for clinical meaning\n"
+            f"  (negation, laterality, dose and abbreviations decide the score).\n",
+            "cosine_spearman", "score_range: [0, 5]\n")
         strip = lambda r: {k: r[k] for k in ("sentence1", "sentence2", "score", "kind")}  # noqa: E731
         write_jsonl(sts / "test.jsonl", [strip(r) for r in sts_test])
         write_jsonl(sts / "train.jsonl", [strip(r) for r in sts_train_kept])
