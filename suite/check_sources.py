@@ -14,8 +14,11 @@ Patient bundle (one JSON file per patient, ``suite/src/<lang>/<split>/*.json``):
         {"type": "radiology", "title": "CT Thorax mit KM",
          "passages": [{"id": "p1", "text": "..."}, {"id": "p2", "text": "..."}]}
       ],
-      "queries": [
+      "queries": [                              # cross-patient questions: name a distinguishing detail
         {"text": "...", "relevant": {"p2": 2, "p1": 1}}
+      ],
+      "chart_queries": [                        # test patients only: exactly 3 questions asked inside
+        {"text": "...", "relevant": {"p5": 2}}  # the open record (patient-centred task), GUIDELINE 3b
       ]
     }
 
@@ -27,6 +30,7 @@ STS pair file (``suite/src/<lang>/sts/<split>-*.jsonl``), one pair per line::
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +39,55 @@ STS_KINDS_HINT = (
     "paraphrase, abbreviation, synonym, lay_technical, detail, partial, topic, "
     "negation, laterality, dose, measurement, stage, unrelated"
 )
+CHART_QUERIES_PER_TEST_PATIENT = 3
+KEYS = {"patient", "age", "sex", "diagnosis", "documents", "queries", "chart_queries"}
+# chart questions are asked with the record already open: they never identify the patient by age
+AGE = re.compile(r"\b\d{1,3}\s*(-\s*)?(year|yr|yo|y/o|j\.|jahr|jährig)", re.IGNORECASE)
+
+
+def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    tokens = re.findall(r"\w+", text.lower())
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def check_questions(path: Path, key: str, questions: list, ids: set[str]) -> list[str]:
+    errors = []
+    for q, query in enumerate(questions):
+        if not str(query.get("text", "")).strip():
+            errors.append(f"{path}: {key}[{q}].text is empty")
+        rel = query.get("relevant", {})
+        if not isinstance(rel, dict) or 2 not in rel.values():
+            errors.append(f"{path}: {key}[{q}] needs at least one passage graded 2")
+            continue
+        for pid, grade in rel.items():
+            if pid not in ids:
+                errors.append(f"{path}: {key}[{q}] names unknown passage {pid!r}")
+            if grade not in (1, 2):
+                errors.append(f"{path}: {key}[{q}] grade for {pid!r} must be 1 or 2, got {grade!r}")
+    return errors
+
+
+def check_chart_questions(path: Path, data: dict, texts: dict[str, str]) -> list[str]:
+    """Rules of GUIDELINE 3b that a script can check: count, no age, no copied 3-word phrase."""
+    errors = []
+    chart = data.get("chart_queries", [])
+    if path.parent.name == "test" and chart and len(chart) != CHART_QUERIES_PER_TEST_PATIENT:
+        errors.append(f"{path}: chart_queries: a test patient needs exactly {CHART_QUERIES_PER_TEST_PATIENT}, has {len(chart)}")
+    errors += check_questions(path, "chart_queries", chart, set(texts))
+    cross = {str(q.get("text", "")).strip().lower() for q in data.get("queries", [])}
+    for q, query in enumerate(chart):
+        text = str(query.get("text", ""))
+        if AGE.search(text):
+            errors.append(f"{path}: chart_queries[{q}] names the patient's age ({AGE.search(text).group(0)!r}); "
+                          "the record is already open, ask without identifying the patient")
+        if text.strip().lower() in cross:
+            errors.append(f"{path}: chart_queries[{q}] repeats a cross-patient question")
+        for pid, grade in query.get("relevant", {}).items() if isinstance(query.get("relevant"), dict) else []:
+            shared = word_ngrams(text, 3) & word_ngrams(texts.get(pid, ""), 3)
+            if grade == 2 and shared:
+                errors.append(f"{path}: chart_queries[{q}] copies {' '.join(sorted(shared)[0])!r} from passage {pid}; "
+                              "use other words than the passage")
+    return errors
 
 
 def check_bundle(path: Path) -> list[str]:
@@ -46,10 +99,11 @@ def check_bundle(path: Path) -> list[str]:
     for key in ("patient", "age", "sex", "diagnosis", "documents", "queries"):
         if key not in data:
             errors.append(f"{path}: missing key {key!r}")
-    extra = set(data) - {"patient", "age", "sex", "diagnosis", "documents", "queries"}
+    extra = set(data) - KEYS
     if extra:
         errors.append(f"{path}: unknown keys {sorted(extra)}")
     ids: set[str] = set()
+    texts: dict[str, str] = {}
     types: set[str] = set()
     for d, doc in enumerate(data.get("documents", [])):
         if doc.get("type") not in DOC_TYPES:
@@ -62,6 +116,7 @@ def check_bundle(path: Path) -> list[str]:
             if not pid or pid in ids:
                 errors.append(f"{path}: documents[{d}].passages[{p}] id missing or duplicate: {pid!r}")
             ids.add(pid)
+            texts[pid] = text
             n = len(text.split())
             if not 40 <= n <= 230:
                 errors.append(f"{path}: passage {pid}: {n} words, expected 50 to 200")
@@ -69,18 +124,8 @@ def check_bundle(path: Path) -> list[str]:
         errors.append(f"{path}: needs at least two document types, has {sorted(t for t in types if t)}")
     if not data.get("queries"):
         errors.append(f"{path}: no queries")
-    for q, query in enumerate(data.get("queries", [])):
-        if not str(query.get("text", "")).strip():
-            errors.append(f"{path}: queries[{q}].text is empty")
-        rel = query.get("relevant", {})
-        if not isinstance(rel, dict) or 2 not in rel.values():
-            errors.append(f"{path}: queries[{q}] needs at least one passage graded 2")
-            continue
-        for pid, grade in rel.items():
-            if pid not in ids:
-                errors.append(f"{path}: queries[{q}] names unknown passage {pid!r}")
-            if grade not in (1, 2):
-                errors.append(f"{path}: queries[{q}] grade for {pid!r} must be 1 or 2, got {grade!r}")
+    errors += check_questions(path, "queries", data.get("queries", []), ids)
+    errors += check_chart_questions(path, data, texts)
     return errors
 
 
