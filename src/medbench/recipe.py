@@ -501,8 +501,8 @@ def _data(check: Checker, where: tuple, entry: Any, path: Path, known_tasks: set
                     if role in ROLES and not (isinstance(col, str) and col):
                         check.add((*where, "columns", role), f"expected a column name, got {show(col)}")
                 roles = set(columns)
-                if roles & set(ROLES) and not (roles in ({"anchor", "positive"}, {"anchor", "positive", "negative"},
-                                                          {"sentence1", "sentence2", "score"})):
+                if roles & set(ROLES) and roles not in ({"anchor", "positive"}, {"anchor", "positive", "negative"},
+                                                          {"sentence1", "sentence2", "score"}):
                     check.add((*where, "columns"), "expected the roles (anchor, positive), (anchor, positive, negative) "
                                                    f"or (sentence1, sentence2, score), got {sorted(roles)}")
                 spec.columns = {str(k): str(v) for k, v in columns.items()}

@@ -183,7 +183,7 @@ def train(
         phase_metrics = previous[:done]
         say(f"phases 1..{done} finished earlier: continuing with phase {done + 1}")
     resumed: list[int] = []
-    for phase, sets in zip(recipe.phases[done:], phase_sets[done:]):
+    for phase, sets in zip(recipe.phases[done:], phase_sets[done:], strict=True):
         n = phase.index + 1
         phase_dir = root / f"phase-{n}"
         rows = sum(len(ts.rows) for ts in sets)

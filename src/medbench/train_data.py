@@ -334,7 +334,7 @@ def training_texts(sets: Sequence[TrainingSet]) -> list[tuple[str, str]]:
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     for ts in sets:
-        for row, number in zip(ts.rows, ts.row_numbers):
+        for row, number in zip(ts.rows, ts.row_numbers, strict=True):
             for col in ts.columns:
                 text = row[col]
                 if col == "score" or text in seen:

@@ -211,13 +211,13 @@ def _mine(model: Any, phase: PhaseSpec, ts: TrainingSet, prompts: dict[str, str]
             output_format="triplet", batch_size=64, verbose=show_progress,
         )
         rows = [{"anchor": a, "positive": p, "negative": n}
-                for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"])]
+                for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"], strict=True)]
         if is_main_process():
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp")
             tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
             os.replace(tmp, cache)
-    line_of = {r["anchor"]: n for r, n in zip(ts.rows, ts.row_numbers)}
+    line_of = {r["anchor"]: n for r, n in zip(ts.rows, ts.row_numbers, strict=True)}
     if not rows:
         raise MedbenchError(f"phases.{phase.index}.mine_hard_negatives found no negatives for {ts.source}: "
                             "lower range_min or margin, or raise range_max")

@@ -1,0 +1,119 @@
+"""Leaderboards from result folders: results -> rows (pure) -> tables and plots (rendering).
+
+Data flow::
+
+    results/<org__model>/<revision>/<Task>.json, per_item/<Task>.jsonl    load_results()  (reads files)
+      -> ModelResults, one per model + revision
+      -> Board: rows, means, 95% bootstrap intervals, fine-tuned vs base   build_board()   (pure)
+      -> {path: content}: README.md, CSV, JSON, LaTeX, HTML, PNG plots     render_files()
+      -> leaderboard/                                                      sync_files()    (check mode compares only)
+
+Scores: nDCG@10 and Recall@5 for retrieval, cosine Spearman for STS, one cell per task, language
+(and split, when a task has several). Means are over the main scores (nDCG@10, Spearman) of a
+language, and only for a model that has every such cell: an incomplete model is not ranked above
+a complete one by luck. Rows sort by overall mean (descending, models without one last), then name.
+
+Intervals: percentile bootstrap over queries (retrieval) or pairs (STS) from the per-item files,
+1000 resamples, seeded by the task and metric (so every model of a task sees the same resamples);
+Spearman is recomputed in every resample. A cell whose per-item scores do not reproduce the stored
+score (a stale file) gets no interval rather than a wrong one.
+
+Fine-tuned models
+-----------------
+A result folder belongs to a fine-tuned model when one of these says so (the first that answers):
+
+1. a line of its run log (``medbench_runs.jsonl``) carries the trainer's ``medbench.json`` under
+   ``finetune`` (or ``model.finetune``): ``{"base_model", "base_revision", "recipe", ...}``;
+2. the run log's ``model.location`` is a folder with a ``medbench.json`` whose ``revision`` is the
+   result's revision (a folder retrained since then no longer speaks for this result);
+3. mteb's ``model_meta.json`` names ``adapted_from`` (sentence-transformers' ``base_model``).
+
+1 and 3 live in the results folder itself, so they survive a checkout without ``models/`` (CI);
+2 needs the model folder. The base's result is the folder of the base model with ``base_revision``
+(or its only revision when none is recorded). Each fine-tuned model is compared with its base over
+the same queries/pairs: the delta, a paired-bootstrap 95% interval of the delta, and a two-sided
+paired permutation test (labels swapped per query/pair, 1000 permutations); p < 0.05 is marked ``*``.
+
+Plots are compared by the hash of the data they show (stored in the PNG), not by their bytes, so
+another matplotlib version neither makes ``--check`` fail nor rewrites unchanged plots.
+
+Modules: ``model`` (data classes and constants), ``read`` (result folders), ``stats`` (bootstrap
+and permutation tests), ``rows`` (the board), ``fmt``, ``text``, ``page`` and ``plots`` (renderings),
+``files`` (writing and checking). This package re-exports their names and ties them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import MedbenchError
+from .model import (  # noqa: F401  (re-exported)
+    ALPHA, Board, BoardRow, Cell, Column, Comparison, FILE_NAMES, FINETUNE_FILE, FORMATS, LANGUAGE_NAMES,
+    METRICS, MISSING, ModelResults, Origin, PLOTS_DIR, PLOT_VERSION, PNG_DATA_KEY, Pair, RESAMPLES, RUN_LOG,
+    SEED, TITLES, TaskInfo,
+)
+from .read import (  # noqa: F401  (re-exported)
+    _canonical, load_results, read_model_folder, read_origin, results_root, task_infos,
+)
+from .stats import (  # noqa: F401  (re-exported)
+    bootstrap_ci, paired_test, spearman_rows, statistic,
+)
+from .rows import (  # noqa: F401  (re-exported)
+    build_board, compare, means, model_cells,
+)
+from .fmt import (  # noqa: F401  (re-exported)
+    COMPARISON_PLOT, EXPLAIN, plot_name,
+)
+from .text import (  # noqa: F401  (re-exported)
+    board_dict, render_csv, render_json, render_markdown, render_tex, tex_escape,
+)
+from .page import (  # noqa: F401  (re-exported)
+    render_html,
+)
+from .plots import (  # noqa: F401  (re-exported)
+    COLORS, PLOT_STYLE, Plot, plots, png_text,
+)
+from .files import (  # noqa: F401  (re-exported)
+    SyncReport, parse_formats, render_files, sync_files,
+)
+
+
+@dataclass
+class LeaderboardReport:
+    board: Board
+    out_dir: Path
+    sync: SyncReport
+
+
+def leaderboard(results_dirs: Sequence[Path | str] = ("results",), out_dir: Path | str = "leaderboard", *,
+                formats: Iterable[str] = ("all",), check: bool = False, tasks_dirs: Sequence[Path | str] = (),
+                include_builtin: bool = True, resamples: int = RESAMPLES) -> LeaderboardReport:
+    """Build (or, with ``check``, verify) the leaderboard files from result folders.
+
+    Args:
+        results_dirs: Folders of ``<org__model>/<revision>/`` result folders (or folders holding ``results/``).
+        out_dir: Where the files go (``README.md``, ``leaderboard.csv``/``.json``/``.tex``, ``index.html``, ``plots/``).
+        formats: ``all`` or some of ``md``, ``csv``, ``json``, ``tex``, ``html``.
+        check: Compare only; ``report.sync.stale`` lists the files that are out of date.
+        tasks_dirs: Task folders besides the built-in suite (their languages and current data revisions).
+        include_builtin: Read the built-in suite's task specs.
+        resamples: Bootstrap resamples and permutations.
+
+    Returns:
+        The board and what was written (or found stale).
+
+    Examples:
+        >>> report = leaderboard(["results"], "leaderboard")          # doctest: +SKIP
+        >>> [r.name for r in report.board.rows][:3]                    # doctest: +SKIP
+    """
+    from ..tasks import discover
+
+    models = load_results(results_dirs)
+    if not models:
+        raise MedbenchError(f"no results found in {', '.join(map(str, results_dirs))} (run `medbench run` first)")
+    infos = task_infos(discover(list(tasks_dirs), include_builtin=include_builtin))
+    board = build_board(models, infos, resamples)
+    files = render_files(board, formats)
+    return LeaderboardReport(board, Path(out_dir), sync_files(Path(out_dir), files, check=check))

@@ -1,0 +1,162 @@
+"""Reading result folders: mteb task results, per-item scores, and where a fine-tuned model came from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+from .. import per_item
+from ..errors import MedbenchError
+from .model import FINETUNE_FILE, ModelResults, Origin, RUN_LOG, TaskInfo
+
+
+def task_infos(tasks: Iterable[Any]) -> dict[str, TaskInfo]:
+    """:class:`TaskInfo` of checked tasks (``medbench.data.TaskData``, e.g. from ``tasks.discover``)."""
+    out = {}
+    for t in tasks:
+        spec = t.spec
+        langs = {lang: lang for lang in spec.languages} if spec.multilingual else {"default": spec.languages[0]}
+        out[spec.name] = TaskInfo(spec.name, "Retrieval" if spec.type == "retrieval" else "STS", langs, t.revision)
+    return out
+
+
+def results_root(path: Path) -> Path:
+    """Accept both the folder of ``<org__model>/`` folders and the folder holding ``results/``."""
+    path = Path(path)
+    if (path / "results").is_dir() and not any(path.glob("*/*/model_meta.json")):
+        return path / "results"
+    return path
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MedbenchError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); fix or remove the file") from None
+    except UnicodeDecodeError:
+        raise MedbenchError(f"{path}: not UTF-8 text") from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise MedbenchError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
+def read_model_folder(folder: Path) -> ModelResults | None:
+    """The results stored in one ``<org__model>/<revision>/`` folder (None when it holds none)."""
+    folder = Path(folder)
+    results: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        if path.name == "model_meta.json":
+            continue
+        data = _read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("scores"), dict) or "task_name" not in data:
+            raise MedbenchError(f"{path}: not an mteb task result (expected task_name and scores)")
+        results[data["task_name"]] = data
+    if not results:
+        return None
+    meta = _read_json(folder / "model_meta.json") if (folder / "model_meta.json").is_file() else {}
+    name = meta.get("name") or folder.parent.name.replace("__", "/")
+    items: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for task in results:
+        path = per_item.per_item_path(folder, task)
+        if path.is_file():
+            for row in _read_jsonl(path):
+                items.setdefault((task, str(row.get("split")), str(row.get("subset"))), []).append(row)
+    return ModelResults(name, folder.name, folder, results, items, read_origin(folder, folder.name, meta))
+
+
+def read_origin(folder: Path, revision: str, meta: dict[str, Any] | None = None) -> Origin | None:
+    """The base model of a fine-tuned model's result folder, or None (see the module docstring)."""
+    log = Path(folder) / RUN_LOG
+    entries = _read_jsonl(log) if log.is_file() else []
+    for entry in reversed(entries):
+        info = entry.get("finetune") or (entry.get("model") or {}).get("finetune")
+        if isinstance(info, dict) and info.get("base_model"):
+            return _origin(info, f"{log.name}")
+    for entry in reversed(entries):
+        location = (entry.get("model") or {}).get("location")
+        card = Path(location) / FINETUNE_FILE if isinstance(location, str) and location else None
+        if card is not None and card.is_file():
+            info = _read_json(card)
+            if isinstance(info, dict) and info.get("base_model") and _same_weights(card.parent, info, revision):
+                return _origin(info, str(card))
+    adapted = (meta or {}).get("adapted_from")
+    if isinstance(adapted, str) and adapted:
+        return Origin(_canonical(adapted), None, None, "model_meta.json adapted_from")
+    return None
+
+
+def _same_weights(folder: Path, info: dict[str, Any], revision: str) -> bool:
+    """Whether the model folder still holds the weights a result was computed from (its revision,
+    maybe with a prompts suffix): the revision ``medbench.json`` records, else the folder's hash."""
+    def matches(rev: str) -> bool:
+        return revision == rev or revision.startswith(f"{rev}-prompts-")
+
+    if isinstance(info.get("revision"), str) and matches(info["revision"]):
+        return True
+    from ..models import weights_revision
+
+    try:
+        return matches(weights_revision(folder))
+    except MedbenchError:
+        return False
+
+
+def _canonical(name: str) -> str:
+    """The result name of a base model as ``medbench run --model`` names it: aliases resolved, a
+    folder path as ``local/<folder name>`` (never a local path on the board)."""
+    from ..offline import ALIASES
+
+    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
+        return f"local/{Path(name.rstrip('/')).name}"
+    return ALIASES.get(name.lower(), name)
+
+
+def _origin(info: dict[str, Any], found_in: str) -> Origin:
+    rev = info.get("base_revision")
+    return Origin(_canonical(str(info["base_model"])), str(rev) if rev else None, _recipe_label(info), found_in)
+
+
+def _recipe_label(info: dict[str, Any]) -> str | None:
+    """A short name for the recipe: its file name (the trainer stores the whole recipe too)."""
+    file, recipe = info.get("recipe_file"), info.get("recipe")
+    if isinstance(file, str) and file:
+        return Path(file).name
+    if isinstance(recipe, dict):
+        return str(recipe.get("name") or info.get("name") or "") or None
+    return str(recipe) if recipe else None
+
+
+def load_results(results_dirs: Sequence[Path | str]) -> list[ModelResults]:
+    """Every model revision stored under ``results_dirs``; for the same model revision in several
+    folders the first folder's file of a task wins."""
+    found: dict[tuple[str, str], ModelResults] = {}
+    for root in results_dirs:
+        root = results_root(Path(root))
+        if not root.is_dir():
+            raise MedbenchError(f"{root}: no such results folder (run `medbench run` first, or pass --results-dir)")
+        for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for rev_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                model = read_model_folder(rev_dir)
+                if model is None:
+                    continue
+                key = (model.name, model.revision)
+                if key in found:
+                    have = found[key]
+                    for task, result in model.results.items():
+                        if task not in have.results:
+                            have.results[task] = result
+                            have.items.update({k: v for k, v in model.items.items() if k[0] == task})
+                else:
+                    found[key] = model
+    return [found[k] for k in sorted(found)]
