@@ -73,8 +73,12 @@ def load_pairs(lang: str, prefix: str) -> list[dict]:
     return pairs
 
 
-def flatten(patients: list[dict]) -> tuple[list[dict], list[dict], list[tuple[str, str, int]], dict[str, list[str]]]:
-    """Corpus rows, query rows, qrels and each query's candidate list (its patient's passages)."""
+Flat = tuple[list[dict], list[dict], list[tuple[str, str, int]], dict[str, list[str]]]
+
+
+def flatten(patients: list[dict], key: str = "queries", tag: str = "q") -> Flat:
+    """Corpus rows, query rows (from ``key``: ``queries`` or ``chart_queries``), qrels and each
+    query's candidate list (its patient's passages)."""
     corpus, queries, qrels, candidates = [], [], [], {}
     for p in patients:
         pid = p["patient"]
@@ -84,8 +88,8 @@ def flatten(patients: list[dict]) -> tuple[list[dict], list[dict], list[tuple[st
                 did = f"{pid}-{psg['id']}"
                 ids.append(did)
                 corpus.append({"_id": did, "title": doc["title"], "text": psg["text"], "type": doc["type"]})
-        for n, q in enumerate(p["queries"], 1):
-            qid = f"{pid}-q{n}"
+        for n, q in enumerate(p[key], 1):
+            qid = f"{pid}-{tag}{n}"
             queries.append({"_id": qid, "text": q["text"]})
             for psg_id, grade in sorted(q["relevant"].items()):
                 qrels.append((qid, f"{pid}-{psg_id}", grade))
@@ -142,6 +146,32 @@ def retrieval_card(name: str, lang: str, kind: str, patients, corpus, queries, q
         f"{dropped} training items were dropped by the build because they repeated test text (exact or near-duplicate)."
         if train_rows else "The training split for this data lives in the cross-patient task's `train.jsonl`."
     )
+    questions = (
+        "- Questions were written per patient, phrased as clinicians ask, mostly in other words than the passage,\n"
+        "  and each names a detail that points to its patient among others with the same diagnosis (guideline section 3).\n"
+        if kind == "cross" else
+        "- Questions are *chart questions* (guideline section 3b): three per patient, written separately from the\n"
+        "  cross-patient task's questions, asked as on the ward once the record is open (no age, sex or diagnosis\n"
+        "  to identify the patient). At least two of each patient's three ask for a detail that the record gives\n"
+        "  at more than one time point (before/after the operation, at discharge, at follow-up) and say which one,\n"
+        "  so the other time point's passage is a tempting wrong answer. They use other words than the answering\n"
+        "  passage: no three-word phrase of a passage graded 2 appears in the question (checked by the build).\n"
+    ) + "- Graded: 2 = the passage answers the question, 1 = relevant context (same patient and topic).\n"
+    distractors = (
+        "- Patients are grouped by diagnosis (several patients per diagnosis who differ in side, size, stage,\n"
+        "  dose, complications), so most questions have hard distractors from other patients.\n"
+        if kind == "cross" else
+        "- The candidates are the patient's own passages only, so the hard distractors are the record's\n"
+        "  near-misses: the same finding or value at another time point, in another document.\n"
+    )
+    limit = (
+        "- Relevance was judged within each question's own patient; another patient's passage is assumed\n"
+        "  not relevant, which is true by construction for questions that name the patient's distinguishing\n"
+        "  details but may occasionally miss a generic match.\n"
+        if kind == "cross" else
+        "- Every candidate passage of a question belongs to its patient and was judged by the question's author;\n"
+        "  borderline context (grade 1 against not relevant) is a judgement call of one annotator.\n"
+    )
     return f"""# {name}
 
 {LANG_NAME[lang]} clinical retrieval, {title}: a clinician's question -> passages of clinical documents.
@@ -157,13 +187,9 @@ repository. There is no real patient data and nothing was copied from an outside
   types of clinical RAG systems ({", ".join(f"{TYPE_NAME[t]}: {n}" for t, n in sorted(types.items()))}).
 - Each record holds near-misses for its own questions: the same organ or finding at another time
   point (imaging before treatment, follow-up letters with new values and doses, earlier biopsies).
-- Patients are grouped by diagnosis (several patients per diagnosis who differ in side, size, stage,
-  dose, complications), so most questions have hard distractors from other patients.
-- Documents follow {"German" if lang == "de" else "US/UK"} clinical conventions, with abbreviations and their
+{distractors}- Documents follow {"German" if lang == "de" else "US/UK"} clinical conventions, with abbreviations and their
   expansions, synonyms, negations, laterality, measurements and doses.
-- Questions were written per patient, phrased as clinicians ask, mostly in other words than the passage,
-  and graded: 2 = the passage answers the question, 1 = relevant context (same patient and topic).
-- Sources: `suite/src/{lang}/test/*.json`; this folder is generated by `python suite/build.py`.
+{questions}- Sources: `suite/src/{lang}/test/*.json`; this folder is generated by `python suite/build.py`.
 
 ## Statistics (test split)
 
@@ -187,10 +213,7 @@ Apache-2.0, the license of the medbench project.
 
 - Synthetic text written to a guideline: it reads like real documentation but lacks the noise of
   real records (typos, dictation errors, copy-forward text, very long letters).
-- Relevance was judged within each question's own patient; another patient's passage is assumed
-  not relevant, which is true by construction for questions that name the patient's distinguishing
-  details but may occasionally miss a generic match.
-- One author wrote each patient's documents and questions; questions may share more vocabulary with
+{limit}- One author wrote each patient's documents and questions; questions may share more vocabulary with
   their passage than real clinicians' questions do.
 - Small: scores carry sampling uncertainty of a few points (see the leaderboard's confidence intervals).
 """
@@ -252,7 +275,8 @@ def build(out: Path) -> list[str]:
         up = LANG_UPPER[lang]
         test_patients = load_patients(lang, "test")
         train_patients = load_patients(lang, "train")
-        corpus, queries, qrels, candidates = flatten(test_patients)
+        corpus, queries, qrels, _ = flatten(test_patients)
+        _, chart, chart_qrels, candidates = flatten(test_patients, "chart_queries", "c")
         # training pairs: each (query, grade-2 passage) of the training patients
         train_rows = []
         for p in train_patients:
@@ -266,7 +290,7 @@ def build(out: Path) -> list[str]:
                             "query_id": f"{p['patient']}-q{n}", "passage_id": f"{p['patient']}-{psg_id}",
                             "patient": p["patient"],
                         })
-        evaluation = [(f"query {q['_id']}", q["text"]) for q in queries] + [(f"passage {c['_id']}", c["text"]) for c in corpus]
+        evaluation = [(f"query {q['_id']}", q["text"]) for q in queries + chart] + [(f"passage {c['_id']}", c["text"]) for c in corpus]
         kept, dropped = [], 0
         bad = {o.train_source for o in find_overlaps(
             [(f"{i}:q", r["query"]) for i, r in enumerate(train_rows)] + [(f"{i}:p", r["positive"]) for i, r in enumerate(train_rows)],
@@ -296,11 +320,11 @@ def build(out: Path) -> list[str]:
             f"  Synthetic {LANG_NAME[lang]} clinical documents: rank only the passages of the question's own\n"
             f"  patient (top_ranked candidates), as a RAG system does after selecting the patient's record.\n",
             "ndcg_at_10")
-        write_retrieval_files(patient, corpus_rows, queries, qrels)
+        write_retrieval_files(patient, corpus_rows, chart, chart_qrels)
         write_jsonl(patient / "top_ranked" / "test.jsonl",
-                    [{"query-id": q["_id"], "corpus-ids": candidates[q["_id"]]} for q in queries])
+                    [{"query-id": q["_id"], "corpus-ids": candidates[q["_id"]]} for q in chart])
         (patient / "README.md").write_text(retrieval_card(f"MedbenchPatientRetrieval{up}", lang, "patient", test_patients,
-                                                          corpus, queries, qrels, [], dropped), encoding="utf-8")
+                                                          corpus, chart, chart_qrels, [], dropped), encoding="utf-8")
 
         sts_test = load_pairs(lang, "test")
         sts_train = load_pairs(lang, "train")
@@ -324,7 +348,8 @@ def build(out: Path) -> list[str]:
                                                 len(sts_train) - len(sts_train_kept)), encoding="utf-8")
         report.append(
             f"{lang}: {len(test_patients)} test patients, {len(corpus)} passages, {len(queries)} queries, "
-            f"{len(qrels)} qrels | train: {len(train_patients)} patients, {len(train_rows)} pairs ({dropped} dropped) | "
+            f"{len(qrels)} qrels, {len(chart)} chart questions\n"
+            f"    train: {len(train_patients)} patients, {len(train_rows)} pairs ({dropped} dropped) | "
             f"STS test {len(sts_test)}, train {len(sts_train_kept)} ({len(sts_train) - len(sts_train_kept)} dropped)"
         )
     return report

@@ -71,7 +71,7 @@ def check_chart_questions(path: Path, data: dict, texts: dict[str, str]) -> list
     """Rules of GUIDELINE 3b that a script can check: count, no age, no copied 3-word phrase."""
     errors = []
     chart = data.get("chart_queries", [])
-    if path.parent.name == "test" and chart and len(chart) != CHART_QUERIES_PER_TEST_PATIENT:
+    if path.parent.name == "test" and len(chart) != CHART_QUERIES_PER_TEST_PATIENT:
         errors.append(f"{path}: chart_queries: a test patient needs exactly {CHART_QUERIES_PER_TEST_PATIENT}, has {len(chart)}")
     errors += check_questions(path, "chart_queries", chart, set(texts))
     cross = {str(q.get("text", "")).strip().lower() for q in data.get("queries", [])}

@@ -31,8 +31,11 @@ def test_six_tasks_with_required_sizes(suite: dict) -> None:
         assert len(cross.qrels["test"]) >= 300
         assert set(cross.qrels["test"].values().__iter__().__next__().values()) <= {1, 2}
         assert patient.top_ranked["test"] and set(patient.qrels["test"]) == set(patient.top_ranked["test"])
+        assert len(patient.qrels["test"]) >= 300
         for qid, candidates in patient.top_ranked["test"].items():  # a patient's own passages only
             assert {c.rsplit("-", 1)[0] for c in candidates} == {qid.rsplit("-", 1)[0]}
+        # the patient-centred task asks its own chart questions, not the cross-patient ones
+        assert not set(patient.queries.values()) & set(cross.queries.values())
         assert len(sts.pairs["test"]) >= 400
         assert len(cross.train) >= 1000, (up, len(cross.train))
         assert len(sts.train) >= 500, (up, len(sts.train))
@@ -51,8 +54,10 @@ def test_no_test_text_in_any_training_file(suite: dict) -> None:
     for up in LANGS:
         lang = up.lower()
         cross = suite[f"MedbenchRetrieval{up}"].languages[lang]
+        patient = suite[f"MedbenchPatientRetrieval{up}"].languages[lang]
         sts = suite[f"MedbenchSTS{up}"].languages[lang]
         evaluation = [(f"query {q}", cross.queries[q]) for q in cross.qrels["test"]]
+        evaluation += [(f"chart question {q}", patient.queries[q]) for q in patient.qrels["test"]]
         evaluation += [(f"passage {d}", text) for d, (_, text) in cross.corpus.items()]
         evaluation += [(f"pair {i}", f"{a} || {b}") for i, (a, b, _) in enumerate(sts.pairs["test"])]
         training = [(f"train query {i}", r["query"]) for i, r in enumerate(cross.train)]
