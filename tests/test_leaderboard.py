@@ -192,6 +192,18 @@ def test_spearman_rows_matches_scipy() -> None:
     assert np.isnan(lb.spearman_rows(np.ones((1, 4)), np.arange(4.0)[None]))[0]
 
 
+def test_spearman_p_value_does_not_depend_on_the_cosine_scale() -> None:
+    # two models whose cosines live on different scales: the Spearman ignores the scale, so must its test
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 6, 300).astype(float)
+    base = np.stack([gold, gold + rng.normal(0, 4, 300)])
+    tuned = gold + rng.normal(0, 2.5, 300)
+    results = [lb.paired_test("cosine_spearman", base, np.stack([gold, t]), np.random.default_rng(0))
+               for t in (tuned, 0.02 * tuned + 0.9, np.exp(tuned))]
+    assert {round(r[0], 12) for r in results} == {round(results[0][0], 12)}
+    assert {r[2] for r in results} == {results[0][2]}
+
+
 def test_paired_test_flags_a_better_model_and_not_an_identical_one(results: Path) -> None:
     board = board_of(results)
     pairs = {p.tuned.name: p for p in board.pairs}

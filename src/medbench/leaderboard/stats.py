@@ -65,9 +65,17 @@ def paired_test(metric: str, base: np.ndarray, tuned: np.ndarray, rng: np.random
     """Delta (tuned - base), its paired-bootstrap 95% interval and a two-sided permutation p-value.
 
     Both arrays hold the same items in the same order. The permutation test swaps the two models'
-    scores of each item with probability 1/2: under "no difference" that changes nothing.
+    scores of each item with probability 1/2: under "no difference" that changes nothing. For
+    Spearman the swapped scores are each model's ranks (scaled to 0..1), not its cosines: two models'
+    cosines live on different scales (one spans 0.1 to 0.9, another 0.7 to 0.95), and mixing raw
+    values would make the p-value depend on that scale, which the Spearman itself ignores.
     """
     n = base.shape[-1]
+    if metric == "cosine_spearman":
+        from scipy.stats import rankdata
+
+        base = np.stack([base[0], rankdata(base[1]) / n])
+        tuned = np.stack([tuned[0], rankdata(tuned[1]) / n])
     delta = float(statistic(metric, tuned)[0] - statistic(metric, base)[0])
     deltas, extreme = [], 0
     for k in _chunks(resamples, n):
