@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -127,12 +128,31 @@ def words(text: str) -> int:
     return len(text.split())
 
 
+def word_overlap(corpus: list[dict], queries: list[dict], qrels: list[tuple[str, str, int]]) -> tuple[float, float]:
+    """Mean and median share of a question's words (4+ letters) that its best-matching answering
+    passage (grade 2) contains: how much a word-matching retriever is handed."""
+    def tokens(text: str) -> set[str]:
+        return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 3}
+
+    texts = {c["_id"]: c["text"] for c in corpus}
+    answers: dict[str, list[str]] = {}
+    for q, d, g in qrels:
+        if g == 2:
+            answers.setdefault(q, []).append(d)
+    shares = sorted(
+        max(len(tokens(q["text"]) & tokens(texts[d])) / len(tokens(q["text"])) for d in answers[q["_id"]])
+        for q in queries if tokens(q["text"]) and q["_id"] in answers
+    )
+    return sum(shares) / len(shares), shares[len(shares) // 2]
+
+
 def retrieval_card(name: str, lang: str, kind: str, patients, corpus, queries, qrels, train_rows, dropped) -> str:
     types = Counter(row["type"] for row in corpus)
     lengths = sorted(words(r["text"]) for r in corpus)
     grades = Counter(g for *_, g in qrels)
     per_query = Counter(q for q, _, g in qrels if g == 2)
     per_patient = Counter(row["_id"].rsplit("-", 1)[0] for row in corpus)
+    overlap = word_overlap(corpus, queries, qrels)
     title = "cross-patient" if kind == "cross" else "patient-centred"
     ranking = (
         "Each question is ranked against **all passages of all patients** of the test set."
@@ -200,6 +220,7 @@ repository. There is no real patient data and nothing was copied from an outside
 | queries | {len(queries)} |
 | qrels | {len(qrels)} (grade 2: {grades.get(2, 0)}, grade 1: {grades.get(1, 0)}) |
 | passages graded 2 per query | mean {sum(per_query.values()) / max(len(per_query), 1):.2f} |
+| question words (4+ letters) found in the answering passage | mean {overlap[0]:.0%}, median {overlap[1]:.0%} |
 
 ## Training split
 
