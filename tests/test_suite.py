@@ -80,3 +80,45 @@ def test_tasks_folder_is_built_from_the_sources() -> None:
     assert builtin_tasks_dir() == REPO / "tasks"
     proc = subprocess.run([sys.executable, str(REPO / "suite" / "build.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _check_sources():
+    sys.path.insert(0, str(REPO / "suite"))
+    try:
+        import check_sources
+    finally:
+        sys.path.remove(str(REPO / "suite"))
+    return check_sources
+
+
+def test_source_checker_enforces_the_chart_question_rules(tmp_path) -> None:
+    import json
+
+    checker = _check_sources()
+    text = ("Spiculated mass in the right upper lobe measuring 3.2 cm on the staging CT, no enlarged nodes, "
+            "adrenals normal, emphysema in both upper lobes, no effusion, recommend PET-CT and biopsy. ") * 2
+    bundle = {
+        "patient": "en-test-x-001", "age": 67, "sex": "m", "diagnosis": "NSCLC",
+        "documents": [{"type": "radiology", "title": "CT", "passages": [{"id": "p1", "text": text}]},
+                      {"type": "pathology", "title": "Biopsy", "passages": [{"id": "p2", "text": text.replace("CT", "scan")}]}],
+        "queries": [{"text": "lung mass size, 67 year old", "relevant": {"p1": 2}}],
+        "chart_queries": [{"text": "How big was the tumour before any treatment?", "relevant": {"p1": 2, "p2": 1}},
+                          {"text": "Lymph nodes enlarged on the first scan?", "relevant": {"p1": 2}},
+                          {"text": "Adrenal spread at staging?", "relevant": {"p1": 2}}],
+    }
+    folder = tmp_path / "test"
+    folder.mkdir()
+    path = folder / "x-001.json"
+
+    def problems(**change) -> list[str]:
+        path.write_text(json.dumps({**bundle, **change}), encoding="utf-8")
+        return checker.check_bundle(path)
+
+    assert problems() == []
+    assert any("exactly 3" in p for p in problems(chart_queries=bundle["chart_queries"][:2]))
+    aged = [{"text": "Size of the mass in this 67-year-old before surgery?", "relevant": {"p1": 2}}] + bundle["chart_queries"][1:]
+    assert any("age" in p for p in problems(chart_queries=aged))
+    copied = [{"text": "Was there a spiculated mass in the right upper lobe?", "relevant": {"p1": 2}}] + bundle["chart_queries"][1:]
+    assert any("copies" in p and "p1" in p for p in problems(chart_queries=copied))
+    unknown = [{"text": "How big was the tumour before any treatment?", "relevant": {"p9": 2}}] + bundle["chart_queries"][1:]
+    assert any("unknown passage 'p9'" in p for p in problems(chart_queries=unknown))
