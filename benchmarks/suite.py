@@ -17,7 +17,6 @@ and checks the suite's three quality criteria:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -103,7 +102,7 @@ def best_vs_worst(task: str, metric: str, scores: dict, folders: dict[str, Path]
     data = []
     for name in (worst, best):
         path = per_item.per_item_path(folders[name], task)
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.is_file() else []
+        rows = [r for r in per_item.read(path) if r.get("split") == "test"] if path.is_file() else []
         data.append(_item_data(key, rows) if rows else None)
     short = {m: m.split("/")[-1] for m in values}
     if data[0] is None or data[1] is None or data[0][0] != data[1][0]:

@@ -139,10 +139,12 @@ def word_overlap(corpus: list[dict], queries: list[dict], qrels: list[tuple[str,
     for q, d, g in qrels:
         if g == 2:
             answers.setdefault(q, []).append(d)
-    shares = sorted(
-        max(len(tokens(q["text"]) & tokens(texts[d])) / len(tokens(q["text"])) for d in answers[q["_id"]])
-        for q in queries if tokens(q["text"]) and q["_id"] in answers
-    )
+    shares = []
+    for q in queries:
+        words_q = tokens(q["text"])
+        if words_q and q["_id"] in answers:
+            shares.append(max(len(words_q & tokens(texts[d])) for d in answers[q["_id"]]) / len(words_q))
+    shares.sort()
     return sum(shares) / len(shares), shares[len(shares) // 2]
 
 

@@ -77,14 +77,17 @@ def check_chart_questions(path: Path, data: dict, texts: dict[str, str]) -> list
     cross = {str(q.get("text", "")).strip().lower() for q in data.get("queries", [])}
     for q, query in enumerate(chart):
         text = str(query.get("text", ""))
-        if AGE.search(text):
-            errors.append(f"{path}: chart_queries[{q}] names the patient's age ({AGE.search(text).group(0)!r}); "
+        age = AGE.search(text)
+        if age:
+            errors.append(f"{path}: chart_queries[{q}] names the patient's age ({age.group(0)!r}); "
                           "the record is already open, ask without identifying the patient")
         if text.strip().lower() in cross:
             errors.append(f"{path}: chart_queries[{q}] repeats a cross-patient question")
-        for pid, grade in query.get("relevant", {}).items() if isinstance(query.get("relevant"), dict) else []:
+        rel = query.get("relevant")
+        answers = [pid for pid, grade in rel.items() if grade == 2] if isinstance(rel, dict) else []
+        for pid in answers:
             shared = word_ngrams(text, 3) & word_ngrams(texts.get(pid, ""), 3)
-            if grade == 2 and shared:
+            if shared:
                 errors.append(f"{path}: chart_queries[{q}] copies {' '.join(sorted(shared)[0])!r} from passage {pid}; "
                               "use other words than the passage")
     return errors
