@@ -84,9 +84,9 @@ def test_local_model_revision_follows_weights(tiny_model_dir: Path, tmp_path: Pa
 def test_prompts_defaults_and_overrides(tiny_model_dir: Path) -> None:
     plain = resolve_model(str(tiny_model_dir), name="org/tiny")
     assert plain.prompts is None and plain.name == "org/tiny"
-    e5 = resolve_model(str(tiny_model_dir), name="org/my-e5-finetune")
-    assert e5.prompts == {"query": "query: ", "document": "passage: "}
-    assert e5.revision == plain.revision  # the family's default prompts keep the weights' revision
+    named_e5 = resolve_model(str(tiny_model_dir), name="org/my-e5-finetune")
+    assert named_e5.prompts is None  # a folder's name never decides its prompts: what it saved does
+    assert named_e5.revision == plain.revision
     custom = resolve_model(str(tiny_model_dir), name="org/tiny", query_prompt="Frage: ")
     assert custom.prompts == {"query": "Frage: "}
     assert custom.revision.startswith(plain.revision + "-prompts-")

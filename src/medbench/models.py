@@ -18,10 +18,9 @@ from typing import Any
 from .errors import MedbenchError
 from .offline import ALIASES, BM25_NAME, PROVIDERS
 
-E5_PROMPTS = {"query": "query: ", "document": "passage: "}
-E5_RE = re.compile(r"(^|[/_\-])(multilingual-)?e5([_\-]|$)", re.IGNORECASE)
 #: Files whose bytes decide what a model computes (weights, config, tokenizer); not its README.
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".onnx")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".pth", ".onnx", ".py", ".npy", ".gguf",
+                   ".msgpack", ".h5", ".tiktoken", ".vocab", ".bpe")
 NOT_WEIGHTS = {"medbench.json"}  # the trainer's model card, written after the revision is computed
 
 
@@ -39,6 +38,9 @@ class ModelRef:
         location: What ``SentenceTransformer`` loads: a folder or a hub id.
         prompts: Query/document prompts, or None.
         load_revision: Hub revision to download, when loading from the hub.
+        mteb_name: The name in mteb's model registry whose loader builds the encoder (None: a plain
+            sentence-transformers wrapper with the model's saved prompts).
+        prompt_override: True when ``--query-prompt``/``--document-prompt`` replaced the model's prompts.
     """
 
     name: str
@@ -48,13 +50,37 @@ class ModelRef:
     prompts: dict[str, str] | None = None
     load_revision: str | None = None
     languages: list[str] = field(default_factory=list)
+    mteb_name: str | None = None
+    prompt_override: bool = False
 
     @property
     def is_bm25(self) -> bool:
         return self.source == "bm25"
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "revision": self.revision, "source": self.source, "location": self.location, "prompts": self.prompts}
+        """What the run log records: never a machine path (a local folder is named relative to the working folder)."""
+        return {"name": self.name, "revision": self.revision, "source": self.source, "location": portable_location(self),
+                "prompts": self.prompts, "loader": self.loader_description()}
+
+    def loader_description(self) -> str:
+        if self.is_bm25:
+            return "mteb bm25s"
+        meta = registered_meta(self.mteb_name) if self.mteb_name else None
+        if meta is not None and not (self.prompt_override and meta.loader.__name__ != "SentenceTransformerEncoderWrapper"):
+            return f"mteb loader {_loader_name(meta.loader)} of {self.mteb_name}"
+        return "mteb SentenceTransformerEncoderWrapper (prompts saved with the model)" if not self.prompt_override \
+            else "mteb SentenceTransformerEncoderWrapper (prompts from the command line)"
+
+
+def portable_location(ref: ModelRef) -> str:
+    """``ref.location`` without machine paths: a local folder relative to the working folder, else its name."""
+    if ref.source != "local":
+        return ref.location
+    path = Path(ref.location)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return f"<local folder {path.name}>"
 
 
 def weights_revision(folder: Path) -> str:
@@ -86,16 +112,15 @@ def _folder_prompts(folder: Path) -> dict[str, str] | None:
     return None
 
 
-def default_prompts(name: str, folder: Path | None = None) -> dict[str, str] | None:
-    """Prompts a model expects: those saved with it, else ``query: ``/``passage: `` for the E5 family."""
-    if folder is not None:
-        saved = _folder_prompts(folder)
-        if saved:
-            return saved
-    return dict(E5_PROMPTS) if E5_RE.search(name) else None
+def registered_prompts(mteb_name: str | None) -> dict[str, str] | None:
+    """The ``model_prompts`` that mteb's loader passes for a registered model (None for instruction templates)."""
+    meta = registered_meta(mteb_name) if mteb_name else None
+    prompts = (meta.loader_kwargs.get("model_prompts") if meta is not None else None) or None
+    return dict(prompts) if prompts else None
 
 
 def _with_prompts(ref: ModelRef, defaults: dict[str, str] | None, query_prompt: str | None, document_prompt: str | None) -> ModelRef:
+    """Apply ``--query-prompt``/``--document-prompt``: other prompts give other embeddings, so another revision."""
     prompts = dict(defaults or {})
     if query_prompt is not None:
         prompts["query"] = query_prompt
@@ -103,7 +128,8 @@ def _with_prompts(ref: ModelRef, defaults: dict[str, str] | None, query_prompt: 
         prompts["document"] = document_prompt
     prompts = {k: v for k, v in prompts.items() if v} or None
     ref.prompts = prompts
-    if prompts != defaults:  # other prompts give other embeddings: never reuse the default prompts' results
+    if (query_prompt is not None or document_prompt is not None) and prompts != defaults:
+        ref.prompt_override = True
         tag = hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()[:8]
         ref.revision = f"{ref.revision}-prompts-{tag}"
     return ref
@@ -140,16 +166,18 @@ def resolve_model(
         if "/" not in result_name:
             result_name = f"local/{result_name}"
         ref = ModelRef(result_name, weights_revision(path), "local", str(path.resolve()))
-        return _with_prompts(ref, default_prompts(result_name, path), query_prompt, document_prompt)
+        return _with_prompts(ref, _folder_prompts(path), query_prompt, document_prompt)
     if model.startswith((".", "/", "~")) or os.sep in model.replace("/", "", 1) or model.count("/") > 1:
         raise MedbenchError(f"model folder {model} does not exist")
     if model == BM25_NAME:
         return ModelRef(BM25_NAME, "0_3_0", "bm25", "bm25s (mteb)", languages=["multilingual"])
     provider = PROVIDERS.get(model)
     if provider is not None and provider.installed():
+        mteb_name = provider.mteb_loader or provider.name
         ref = ModelRef(provider.name, provider.revision(), "package", f"{provider.name} from {', '.join(provider.packages)}",
-                       languages=list(provider.languages))
-        return _with_prompts(ref, provider.default_prompts() or default_prompts(model), query_prompt, document_prompt)
+                       languages=list(provider.languages), mteb_name=mteb_name if registered_meta(mteb_name) else None)
+        return _with_prompts(ref, registered_prompts(ref.mteb_name) if ref.mteb_name else provider.default_prompts(),
+                             query_prompt, document_prompt)
     if "/" not in model:
         known = sorted(set(PROVIDERS) | set(ALIASES))
         from .tasks import suggest
@@ -158,31 +186,135 @@ def resolve_model(
             f"unknown model {model!r}: give a hub id (org/name), a local folder, or one of: {', '.join(known)}."
             + suggest(model, known)
         )
-    revision = None
-    languages: list[str] = []
-    try:
-        import mteb
+    meta = registered_meta(model)
+    revision = meta.revision if meta is not None else None
+    languages = list(meta.languages or []) if meta is not None else []
+    # not in mteb's registry: the hub commit (or the weights) decides the revision after loading
+    ref = ModelRef(model, revision or "", "hub", model, load_revision=revision, languages=languages,
+                   mteb_name=model if meta is not None else None)
+    return _with_prompts(ref, registered_prompts(ref.mteb_name), query_prompt, document_prompt)
 
-        meta = mteb.get_model_meta(model)
-        revision, languages = meta.revision, list(meta.languages or [])
-    except Exception:  # not in mteb's registry: the weights decide the revision after loading
-        pass
-    ref = ModelRef(model, revision or "", "hub", model, load_revision=revision, languages=languages)
-    return _with_prompts(ref, default_prompts(model), query_prompt, document_prompt)
+
+def registered_meta(name: str) -> Any | None:
+    """mteb's registered metadata for ``name`` (prompts, loader, revision), or None when mteb does not know it."""
+    try:
+        from mteb.models.model_implementations import MODEL_REGISTRY
+    except ImportError:  # pragma: no cover - mteb is a hard dependency
+        return None
+    meta = MODEL_REGISTRY.get(name)
+    return meta if meta is not None and meta.loader is not None else None
+
+
+def _hub_commit(model_id: str) -> str | None:
+    """The commit of ``model_id`` that the Hugging Face cache holds (after loading it), or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    for filename in ("modules.json", "config.json"):
+        found = try_to_load_from_cache(model_id, filename)
+        if isinstance(found, str):
+            commit = Path(found).parent.name
+            if re.fullmatch(r"[0-9a-f]{40}", commit):
+                return commit
+    return None
+
+
+def parameters_revision(module: Any) -> str:
+    """A hash of every byte of every parameter and buffer (the last resort when no file or commit pins a model)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        digest.update(key.encode() + b"\0" + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch_uint8()).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def torch_uint8() -> Any:
+    import torch
+
+    return torch.uint8
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def _check_offline_cache(ref: ModelRef) -> None:
+    """With the hub switched off, a hub model that is not in the cache fails at once, with close names."""
+    if ref.source != "hub" or not _offline() or Path(ref.location).is_dir() or _hub_commit(ref.location):
+        return
+    provider = PROVIDERS.get(ref.name)
+    if provider is not None:
+        raise MedbenchError(f"model {ref.name!r} is not installed and HF_HUB_OFFLINE=1 forbids downloading it. "
+                            f"Install it offline with: {provider.install}")
+    raise MedbenchError(
+        f"model {ref.name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading it."
+        + suggest_model(ref.name)
+        + " Offline, use an offline package (`medbench models list`) or a local model folder."
+    )
+
+
+def suggest_model(name: str) -> str:
+    """`` Did you mean ...?`` from mteb's registry and medbench's offline models."""
+    import difflib
+
+    known = sorted(set(PROVIDERS) | set(ALIASES) | _registry_names())
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)
+    if not close:  # compare the part after the organisation too (all-MiniLM-L6-v3 -> .../all-MiniLM-L6-v2)
+        tails = {k.split("/")[-1].lower(): k for k in known}
+        close = [tails[c].lower() for c in difflib.get_close_matches(name.split("/")[-1].lower(), list(tails), n=3, cutoff=0.75)]
+    return f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
+
+
+def _registry_names() -> set[str]:
+    try:
+        from mteb.models.model_implementations import MODEL_REGISTRY
+    except ImportError:  # pragma: no cover
+        return set()
+    return set(MODEL_REGISTRY)
+
+
+def _loader_name(loader: Any) -> str:
+    return getattr(getattr(loader, "func", loader), "__name__", str(loader))
 
 
 def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None) -> Any:
-    """Load the encoder for ``ref`` and wrap it for ``mteb.evaluate`` under ``ref``'s name and revision."""
+    """Load the encoder for ``ref`` the way mteb does, and name it with ``ref``'s name and revision.
+
+    A model that mteb's registry knows (``ref.mteb_name``) is built by mteb's own loader with mteb's
+    loader arguments, so prompts, instructions per task type, similarity function, max length and
+    pooling are exactly MTEB's; only the place the weights come from may differ (an offline package's
+    folder instead of the hub). Other models (local folders, unregistered hub ids) are wrapped in
+    mteb's ``SentenceTransformerEncoderWrapper``, which uses the prompts and similarity saved with
+    the model. ``--query-prompt``/``--document-prompt`` replace the model's prompts. Either way the
+    underlying sentence-transformers model encodes each distinct text once per run.
+    """
     if ref.is_bm25:
         import mteb
 
         return mteb.get_model(BM25_NAME)
+    _check_offline_cache(ref)
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-    from sentence_transformers import SentenceTransformer
 
     location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
+    local = Path(location).is_dir()
+    meta = registered_meta(ref.mteb_name) if ref.mteb_name else None
     try:
-        st = SentenceTransformer(location, device=device, revision=ref.load_revision if ref.source == "hub" else None)
+        if meta is not None and (not ref.prompt_override or meta.loader is SentenceTransformerEncoderWrapper):
+            kwargs = dict(meta.loader_kwargs)
+            if ref.prompt_override:
+                kwargs["model_prompts"] = ref.prompts
+            if device is not None:
+                kwargs["device"] = device
+            model = meta.loader(location, revision=None if local else ref.load_revision, **kwargs)
+            meta = meta.model_copy(update={"loader_kwargs": kwargs})
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            st = SentenceTransformer(location, device=device, revision=None if local else ref.load_revision)
+            model = SentenceTransformerEncoderWrapper(st, model_prompts=ref.prompts if ref.prompt_override else None)
+            meta = model.mteb_model_meta
     except OSError as exc:
         hint = ""
         if ref.source == "hub":
@@ -192,24 +324,21 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
                 else " Is the Hugging Face hub reachable? Offline, pass a local model folder instead."
             )
         raise MedbenchError(f"could not load model {ref.name!r} from {ref.location}: {str(exc).splitlines()[0]}.{hint}") from None
-    if not ref.revision:
-        snapshot = Path(getattr(st, "_model_card_vars", {}).get("model_path", "") or "")
-        ref.revision = weights_revision(snapshot) if snapshot.is_dir() else hashlib.sha256(
-            b"".join(p.detach().cpu().numpy().tobytes()[:4096] for p in st.parameters())
-        ).hexdigest()[:12]
-    memoize_encoding(st)
-    wrapper = SentenceTransformerEncoderWrapper(st, model_prompts=ref.prompts)
-    meta = None
-    try:
-        import mteb
-
-        meta = mteb.get_model_meta(ref.name) if ref.source in ("hub", "package") else None
-    except Exception:
-        meta = None
-    if meta is None:
-        meta = wrapper.mteb_model_meta
-    wrapper.mteb_model_meta = meta.model_copy(update={"name": ref.name, "revision": ref.revision})
-    return wrapper
+    st = getattr(model, "model", None)
+    if not ref.revision:  # an unregistered hub model: its commit, else every byte of its weights
+        ref.revision = _hub_commit(location) or (weights_revision(Path(location)) if local else parameters_revision(st))
+    if st is not None and hasattr(st, "encode"):
+        memoize_encoding(st)
+    update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
+    if ref.source == "local":
+        try:
+            from .lineage import model_meta_updates
+        except ImportError:  # pragma: no cover - until the trainer's lineage module lands
+            model_meta_updates = None
+        if model_meta_updates is not None:
+            update.update(model_meta_updates(Path(location)))
+    model.mteb_model_meta = meta.model_copy(update=update)
+    return model
 
 
 def memoize_encoding(st: Any) -> Any:

