@@ -157,3 +157,136 @@ def test_revision_follows_evaluation_data_only(tmp_path: Path) -> None:
     with (folder / "corpus.jsonl").open("a", encoding="utf-8") as fh:
         fh.write('{"_id": "d5", "text": "Neuer Befund."}\n')
     assert discover([folder], include_builtin=False)[0].revision != first
+
+
+# -- .jsonl qrels, paths: with {lang} and {split} ------------------------------------------------
+
+
+def test_jsonl_qrels_of_other_splits_judge_their_queries(tmp_path: Path) -> None:
+    """A BEIR folder whose train/dev qrels are .jsonl: their queries are judged, not 'without a relevant document'."""
+    folder = write_retrieval(tmp_path / "beir", yaml_text="")
+    write_jsonl(folder / "queries.jsonl", [{"_id": "q1", "text": "a"}, {"_id": "q2", "text": "b"},
+                                           {"_id": "q3", "text": "c"}, {"_id": "t1", "text": "training question"},
+                                           {"_id": "t2", "text": "dev question"}])
+    write_jsonl(folder / "qrels" / "train.jsonl", [{"query-id": "t1", "corpus-id": "d2", "score": 1}])
+    write_jsonl(folder / "qrels" / "dev.jsonl", [{"query-id": "t2", "corpus-id": "d4", "score": 1}])
+    (task,) = discover([folder], include_builtin=False)
+    assert task.spec.splits == ["test"] and task.stats()["test"]["en"] == {"documents": 4, "queries": 3, "qrels": 4}
+    # a query that no qrels file of any split judges is still reported
+    write_jsonl(folder / "queries.jsonl", [{"_id": "q1", "text": "a"}, {"_id": "q2", "text": "b"}, {"_id": "q3", "text": "c"},
+                                           {"_id": "t1", "text": "x"}, {"_id": "t2", "text": "y"}, {"_id": "lost", "text": "z"}])
+    (msg,) = problems_of(folder)
+    assert "1 query has no relevant document in any qrels file, e.g. ['lost']" in msg
+
+
+def test_jsonl_qrels_equal_tsv_qrels(tmp_path: Path) -> None:
+    tsv = discover([write_retrieval(tmp_path / "tsv")], include_builtin=False)[0]
+    folder = write_retrieval(tmp_path / "jsonl")
+    (folder / "qrels" / "test.tsv").unlink()
+    write_jsonl(folder / "qrels" / "test.jsonl", [{"query-id": q, "corpus-id": d, "score": s} for q, d, s in
+                                                  [("q1", "d1", 2), ("q1", "d3", 1), ("q2", "d3", 2), ("q3", "d4", 2)]])
+    jsonl = discover([folder], include_builtin=False)[0]
+    assert jsonl.languages["de"].qrels == tsv.languages["de"].qrels == {"test": {"q1": {"d1": 2, "d3": 1}, "q2": {"d3": 2}, "q3": {"d4": 2}}}
+    assert sorted(str(p.relative_to(folder)) for p in jsonl.files) == ["corpus.jsonl", "qrels/test.jsonl", "queries.jsonl"]
+    write_jsonl(folder / "qrels" / "test.jsonl", [{"query-id": "q1", "corpus-id": "d1", "score": "2"},
+                                                  {"query-id": "q1", "corpus-id": "d9", "score": 1},
+                                                  {"query-id": "q2", "score": 1}])
+    msgs = "\n".join(problems_of(folder))
+    assert "test.jsonl:2: corpus-id: unknown document id 'd9'" in msgs
+    assert "test.jsonl:3: missing field(s) ['corpus-id']" in msgs
+
+
+def test_paths_with_lang_and_split_placeholders(tmp_path: Path) -> None:
+    """paths: with {lang} and {split}: every language and split reads its own files."""
+    from conftest import CORPUS, PAIRS, QUERIES, QRELS
+
+    folder = tmp_path / "custom"
+    for lang in ("de", "en"):
+        write_jsonl(folder / "docs" / f"{lang}.jsonl", [{"_id": f"{lang}-{i}", "title": t, "text": x} for i, t, x in CORPUS])
+        write_jsonl(folder / "questions" / f"{lang}.jsonl", [{"_id": i, "text": x} for i, x in QUERIES])
+        for split, rows in (("test", QRELS), ("dev", QRELS[:2])):
+            write_jsonl(folder / "judgements" / f"{split}-{lang}.jsonl",
+                        [{"query-id": q, "corpus-id": f"{lang}-{d}", "score": s} for q, d, s in rows])
+    (folder / "task.yaml").write_text(
+        "name: Custom\ntype: retrieval\ndescription: x\nlanguages: [de, en]\nsplits: [test, dev]\npaths:\n"
+        "  corpus: docs/{lang}.jsonl\n  queries: questions/{lang}.jsonl\n  qrels: judgements/{split}-{lang}.jsonl\n",
+        encoding="utf-8")
+    (task,) = discover([folder], include_builtin=False)
+    assert task.stats() == {"test": {"de": {"documents": 4, "queries": 3, "qrels": 4}, "en": {"documents": 4, "queries": 3, "qrels": 4}},
+                            "dev": {"de": {"documents": 4, "queries": 1, "qrels": 2}, "en": {"documents": 4, "queries": 1, "qrels": 2}}}
+    assert task.languages["en"].qrels["dev"] == {"q1": {"en-d1": 2, "en-d3": 1}}
+    assert sorted(str(p.relative_to(folder)) for p in task.files) == [
+        "docs/de.jsonl", "docs/en.jsonl", "judgements/dev-de.jsonl", "judgements/dev-en.jsonl",
+        "judgements/test-de.jsonl", "judgements/test-en.jsonl", "questions/de.jsonl", "questions/en.jsonl"]
+    (folder / "judgements" / "dev-en.jsonl").unlink()
+    assert any(m.endswith("judgements/dev-en.jsonl: file not found") for m in problems_of(folder))
+
+    sts = tmp_path / "sts"
+    for split in ("test", "dev"):
+        write_jsonl(sts / "pairs" / f"de-{split}.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS[:4 if split == "dev" else 6]])
+    (sts / "task.yaml").write_text("name: CustomSTS\ntype: sts\ndescription: x\nlanguages: [de]\nsplits: [test, dev]\n"
+                                   "paths:\n  pairs: pairs/{lang}-{split}.jsonl\n", encoding="utf-8")
+    (task,) = discover([sts], include_builtin=False)
+    assert task.stats() == {"test": {"de": {"pairs": 6}}, "dev": {"de": {"pairs": 4}}}
+
+
+# -- every problem of every folder is reported, whatever came before ------------------------------
+
+
+def broken_retrieval(folder: Path, bad_lines: int = 1) -> Path:
+    write_retrieval(folder)
+    with (folder / "qrels" / "test.tsv").open("a", encoding="utf-8") as fh:
+        fh.writelines(f"q1\tmissing{i}\t1\n" for i in range(bad_lines))
+    return folder
+
+
+def test_problems_of_one_folder_do_not_hide_those_of_the_next(tmp_path: Path) -> None:
+    broken_retrieval(tmp_path / "a" / "first")
+    empty_sts = write_sts(tmp_path / "b" / "empty-sts")
+    (empty_sts / "test.jsonl").write_text("\n", encoding="utf-8")
+    empty_corpus = write_retrieval(tmp_path / "c" / "empty-corpus", yaml_text="name: EmptyCorpus\ntype: retrieval\n"
+                                   "description: x\nlanguages: [de]\n")
+    (empty_corpus / "corpus.jsonl").write_text("", encoding="utf-8")
+    alone = {str(p) for d in ("b", "c") for p in problems_of(tmp_path / d)}
+    assert any("empty-sts/test.jsonl: no sentence pairs" in m for m in alone)
+    assert any("empty-corpus/corpus.jsonl: no documents" in m for m in alone)
+    with pytest.raises(TaskFormatError) as info:
+        discover([tmp_path / "a", tmp_path / "b", tmp_path / "c"], include_builtin=False)
+    together = {str(p) for p in info.value.problems}
+    assert any("first/qrels/test.tsv:6: corpus-id: unknown document id 'missing0'" in m for m in together)
+    assert alone <= together
+
+
+def test_problems_of_one_language_do_not_hide_those_of_the_next(tmp_path: Path) -> None:
+    folder = write_retrieval(tmp_path / "bi", lang_dirs=("de", "en"))
+    with (folder / "de" / "qrels" / "test.tsv").open("a", encoding="utf-8") as fh:
+        fh.write("q1\td99\t1\n")
+    (folder / "en" / "corpus.jsonl").write_text("", encoding="utf-8")
+    msgs = "\n".join(problems_of(folder))
+    assert "de/qrels/test.tsv:6: corpus-id: unknown document id 'd99'" in msgs
+    assert "en/corpus.jsonl: no documents" in msgs
+
+
+def test_an_empty_folder_is_reported_after_a_folder_with_problems(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    (first / "notes").mkdir(parents=True)
+    (first / "notes" / "x.jsonl").write_text('{"a": 1}\n', encoding="utf-8")  # not a task folder
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["tasks", "validate", str(first), str(tmp_path / "empty")])
+    assert result.exit_code == 1
+    assert "notes: not a task folder" in result.output
+    assert f"{tmp_path / 'empty'}: no tasks found" in result.output
+
+
+def test_past_the_problem_limit_a_broken_task_yaml_is_still_rejected(tmp_path: Path) -> None:
+    """Over 50 problems in one folder: the next folder's task.yaml is still checked, not used half-valid."""
+    broken_retrieval(tmp_path / "root" / "a", bad_lines=60)
+    (tmp_path / "root" / "b").mkdir()
+    (tmp_path / "root" / "b" / "task.yaml").write_text("name: B\ntype: sts\ndescription: x\nlanguages: [de]\nsplits: 5\n",
+                                                       encoding="utf-8")
+    result = CliRunner().invoke(cli, ["tasks", "validate", str(tmp_path / "root")])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # a clear message, not a crash
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert sum("unknown document id" in line for line in lines) == 50  # the first 50 are shown
+    assert "11 more problems not shown; fix these first" in result.output  # 10 more of a, 1 of b

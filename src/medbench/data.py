@@ -176,8 +176,9 @@ class _Reader:
         return out
 
     def corpus(self, path: Path) -> dict[str, tuple[str, str]]:
+        before = len(self.problems)  # the collector is shared: only this file's problems count here
         out = self._id_texts(path, "corpus", title=True)
-        if not out and not self.problems:
+        if not out and len(self.problems) == before:
             self.problems.add(path, "no documents")
         return out
 
@@ -260,6 +261,7 @@ class _Reader:
     # -- sts -----------------------------------------------------------------------------
     def pairs(self, path: Path, score_range: tuple[float, float] | None) -> list[tuple[str, str, float]]:
         out: list[tuple[str, str, float]] = []
+        before = len(self.problems)  # the collector is shared: only this file's problems count here
         data = self.read(path, "paths.pairs" if "pairs" in self.spec.paths else "")
         if data is None:
             return out
@@ -278,7 +280,7 @@ class _Reader:
                 continue
             if s1 is not None and s2 is not None:
                 out.append((s1, s2, float(score)))
-        if data is not None and not out and not self.problems:
+        if not out and len(self.problems) == before:
             self.problems.add(path, "no sentence pairs")
         return out
 
@@ -294,6 +296,24 @@ class _Reader:
         return out
 
 
+def _judged_queries(path: Path) -> set[str]:
+    """Query ids of a qrels file of a split that is not evaluated (BEIR's train/dev): ``.jsonl``
+    rows' ``query-id``, else the first tab-separated column. Not checked further: unreadable
+    lines are skipped."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix != ".jsonl":
+        return {line.split("\t")[0] for line in text.splitlines()}
+    out = set()
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "query-id" in row:
+            out.add(str(row["query-id"]))
+    return out
+
+
 def _qrels_path(reader: _Reader, lang: str, split: str) -> Path:
     if "qrels" in reader.spec.paths:
         return reader.path("qrels", lang, "", split)
@@ -304,7 +324,7 @@ def _qrels_path(reader: _Reader, lang: str, split: str) -> Path:
 
 def read_task(spec: TaskSpec, problems: ProblemCollector) -> TaskData | None:
     """Read and check every data file of a task. Returns None when problems were found."""
-    before = len(problems.problems)
+    before = len(problems)  # the collector is shared by every folder checked together
     reader = _Reader(spec, problems)
     languages: dict[str, LanguageData] = {}
     for lang in spec.languages:
@@ -322,9 +342,9 @@ def read_task(spec: TaskSpec, problems: ProblemCollector) -> TaskData | None:
                 if "top_ranked" in spec.paths or top.exists():
                     ld.top_ranked[split] = reader.top_ranked(top, ld.corpus, ld.qrels[split])
             judged = {q for qrels in ld.qrels.values() for q in qrels}
-            extra_qrels = [p for p in sorted((lang_dir / "qrels").glob("*")) if p.stem not in spec.splits]
+            extra_qrels = [p for p in sorted((lang_dir / "qrels").glob("*")) if p.is_file() and p.stem not in spec.splits]
             for p in extra_qrels:  # other splits (train, dev) in BEIR folders: their queries are judged too
-                judged |= {line.split("\t")[0] for line in p.read_text(encoding="utf-8", errors="replace").splitlines()}
+                judged |= _judged_queries(p)
             unjudged = [q for q in ld.queries if q not in judged]
             if unjudged:
                 problems.add(
@@ -343,7 +363,7 @@ def read_task(spec: TaskSpec, problems: ProblemCollector) -> TaskData | None:
             if "train" not in spec.splits and train.exists():
                 ld.train = reader.train_rows(train, ("sentence1", "sentence2", "score"))
         languages[lang] = ld
-    if len(problems.problems) > before:
+    if len(problems) > before:
         return None
     if spec.inferred and spec.type == "sts":
         scores = [s for ld in languages.values() for pairs in ld.pairs.values() for *_, s in pairs]

@@ -30,6 +30,7 @@ def builtin_tasks_dir() -> Path:
 def task_folders(path: Path, problems: ProblemCollector, *, required: bool = True) -> list[Path]:
     """The task folders under ``path``: the folder itself if it is a task, else its task subfolders (sorted)."""
     path = Path(path)
+    before = len(problems)  # the collector is shared: another folder's problems must not hide this one's
     if not path.is_dir():
         problems.add(path, "no such folder" if not path.exists() else "expected a folder of tasks or a task folder")
         return []
@@ -41,7 +42,7 @@ def task_folders(path: Path, problems: ProblemCollector, *, required: bool = Tru
             found.append(sub)
         elif any(sub.glob("*.jsonl")) or any(sub.glob("*.yaml")) or any(sub.glob("*.yml")):
             problems.add(sub, f"not a task folder: expected {TASK_FILE}, a BEIR corpus.jsonl, or <split>.jsonl sentence pairs")
-    if not found and not problems and required:
+    if not found and len(problems) == before and required:
         problems.add(path, f"no tasks found: expected task folders (with {TASK_FILE}) or BEIR folders inside")
     return found
 
