@@ -142,3 +142,45 @@ def test_unpinned_weights_hash_every_byte(tiny_model_dir: Path, tmp_path: Path) 
     assert weights_revision(copy) == weights_revision(tiny_model_dir)
     (copy / "config_sentence_transformers.json").write_text('{"prompts": {"query": "q: "}}', encoding="utf-8")
     assert weights_revision(copy) != weights_revision(tiny_model_dir)  # saved prompts are part of what a model computes
+
+
+def test_library_calls_leave_the_process_as_they_found_it(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import sys
+    import warnings
+
+    import mteb  # noqa: F401  (mteb's own import-time settings are not ours to judge)
+    import torch
+
+    import medbench
+
+    torch.set_num_threads(2)
+    filters, stdout, threads = list(warnings.filters), sys.stdout, torch.get_num_threads()
+    medbench.load_tasks(tasks_dirs=[tasks_root])
+    ref = resolve_model(str(tiny_model_dir), name="org/tiny")
+    run_tasks(ref, discover([tasks_root], include_builtin=False), output_dir=tmp_path, threads=1, show_progress=False,
+              echo=lambda s: None)
+    assert list(warnings.filters) == filters
+    assert sys.stdout is stdout
+    assert torch.get_num_threads() == threads
+
+
+def test_get_benchmark_is_the_builtin_suite_and_mteb_evaluates_it(tiny_model_dir: Path) -> None:
+    import mteb
+
+    import medbench
+
+    bench = medbench.get_benchmark()
+    assert isinstance(bench, mteb.Benchmark)
+    assert sorted(t.metadata.name for t in bench.tasks) == sorted(t.spec.name for t in discover())
+    german = medbench.get_benchmark(["de"])
+    sts = [t for t in german.tasks if t.metadata.type == "STS"]
+    assert sts and all(t.metadata.eval_langs == ["deu-Latn"] or "deu" in str(t.metadata.eval_langs) for t in german.tasks)
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformerEncoderWrapper(SentenceTransformer(str(tiny_model_dir), device="cpu"))
+    model.mteb_model_meta = model.mteb_model_meta.model_copy(update={"name": "test/tiny", "revision": "r1"})
+    results = mteb.evaluate(model, sts, cache=None, encode_kwargs={"batch_size": 64, "show_progress_bar": False},
+                            show_progress_bar=False)
+    (result,) = results.task_results
+    assert -1.0 <= result.get_score() <= 1.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_tasks"]
+__all__ = ["__version__", "get_benchmark", "load_tasks"]
 
 
 def load_tasks(*args: Any, **kwargs: Any) -> list[Any]:
@@ -19,3 +19,15 @@ def load_tasks(*args: Any, **kwargs: Any) -> list[Any]:
     from .tasks import load_tasks as _load
 
     return _load(*args, **kwargs)
+
+
+def get_benchmark(languages: Any = None) -> Any:
+    """The built-in clinical suite as an ``mteb.Benchmark``; see :func:`medbench.tasks.get_benchmark`.
+
+    Examples:
+        >>> import mteb, medbench
+        >>> mteb.evaluate(model, medbench.get_benchmark())  # doctest: +SKIP
+    """
+    from .tasks import get_benchmark as _get
+
+    return _get(languages)

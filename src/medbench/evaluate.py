@@ -10,10 +10,8 @@ import datetime as _dt
 import json
 import logging
 import sys
-import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,8 @@ from typing import Any
 from . import __version__, per_item
 from .data import TaskData
 from .errors import MedbenchError
-from .models import ModelRef, load_model
+from ._process import quiet_library_notices, torch_threads
+from .models import ModelRef, load_model, portable_location, portable_path
 from .results import Row, is_complete, model_dir, read_result, result_path, rows_from_result
 from .tasks import filter_languages, to_mteb_task
 
@@ -113,17 +112,21 @@ def run(
         report.seconds = time.perf_counter() - start
         return report
 
-    # renamed-method notices from inside mteb / sentence-transformers say nothing to a medbench user
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    with quiet_library_notices(), torch_threads(threads):
+        _run_pending(report, ref, pending, mteb_task_names, output_dir, results_dir, languages, overwrite,
+                     batch_size, device, show_progress, echo)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run_pending(report: RunReport, ref: ModelRef, pending: Sequence[TaskData], mteb_task_names: Sequence[str],
+                 output_dir: Path, results_dir: Path, languages: Sequence[str] | None, overwrite: bool,
+                 batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None]) -> None:
+    """Load the model once and evaluate the tasks without a usable stored result."""
     import mteb
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    echo(f"Loading model {ref.name} ({ref.source}: {ref.location})")
+    echo(f"Loading model {ref.name} ({ref.source}: {portable_location(ref)})")
     model = load_model(ref, device=device, echo=echo)
     report.model_load_seconds = time.perf_counter() - t0
     cache = _result_cache(output_dir)
@@ -139,27 +142,27 @@ def run(
             # same data: mteb merges the missing languages in; changed data: the old result is replaced
             if overwrite or not stored or stored.get("dataset_revision") != data.revision:
                 strategy = "always"
-        predictions = Path(tempfile.mkdtemp(prefix="medbench-pred-"))
-        try:
-            result = mteb.evaluate(
-                model, task, cache=cache, overwrite_strategy=strategy,
-                encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
-                show_progress_bar=False, prediction_folder=predictions if data is not None else None,
-            )
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            if data is None:
-                raise MedbenchError(
-                    f"could not run mteb task {name!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-                    "mteb's own tasks download their data from the Hugging Face hub; offline, give the data as a "
-                    "task folder with --tasks-dir instead."
-                ) from None
-            raise
-        if data is not None:
-            per_item.write(model_dir(results_dir, ref.name, ref.revision), data,
-                           predictions / f"{name}_predictions.json")
-        shutil.rmtree(predictions, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="medbench-pred-") as tmp:  # removed also when a task raises
+            predictions = Path(tmp)
+            try:
+                result = mteb.evaluate(
+                    model, task, cache=cache, overwrite_strategy=strategy,
+                    encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
+                    show_progress_bar=False, prediction_folder=predictions if data is not None else None,
+                )
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                if data is None:
+                    raise MedbenchError(
+                        f"could not run mteb task {name!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+                        "mteb's own tasks download their data from the Hugging Face hub; offline, give the data as a "
+                        "task folder with --tasks-dir instead."
+                    ) from None
+                raise
+            if data is not None:
+                per_item.write(model_dir(results_dir, ref.name, ref.revision), data,
+                               predictions / f"{name}_predictions.json")
         _log_run(results_dir, ref, name)
         report.ran.append(name)
         for task_result in result.task_results:
@@ -170,8 +173,6 @@ def run(
                 report.rows += _rows(stored, data, languages)
             else:
                 report.rows += rows_from_result(stored, task.metadata.type)
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _rows(stored: dict[str, Any], data: TaskData, languages: Sequence[str] | None, cached: bool = False) -> list[Row]:
@@ -210,6 +211,7 @@ def _log_run(results_dir: Path, ref: ModelRef, task: str) -> None:
     card = Path(ref.location) / "medbench.json" if ref.source == "local" else None
     if card is not None and card.is_file():  # a fine-tuned model: keep its lineage with the results
         info = json.loads(card.read_text(encoding="utf-8"))
-        entry["finetune"] = {k: info.get(k) for k in ("name", "base_model", "base_revision", "revision", "recipe_file")}
+        entry["finetune"] = {k: info.get(k) for k in ("name", "base_model", "base_revision", "revision")}
+        entry["finetune"]["recipe_file"] = portable_path(info.get("recipe_file"))
     with (folder / RUN_LOG).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -74,13 +74,23 @@ class ModelRef:
 
 def portable_location(ref: ModelRef) -> str:
     """``ref.location`` without machine paths: a local folder relative to the working folder, else its name."""
-    if ref.source != "local":
-        return ref.location
-    path = Path(ref.location)
+    return portable_path(ref.location) if ref.source == "local" else ref.location
+
+
+def portable_path(path: str | Path | None) -> str | None:
+    """A path as it may be committed or published: relative to the working folder, else ``<folder name>``.
+
+    Absolute paths name people and projects on a hospital machine; they never go into results.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return f"<local folder {path.name}>"
+        return f"<{path.name}>"
 
 
 def weights_revision(folder: Path) -> str:

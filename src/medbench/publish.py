@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,27 @@ def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
                             " (give a result name such as org/model, a result folder or a model folder)")
     listed = ", ".join(f"{name}@{p.name}" for p in revisions)
     raise MedbenchError(f"{name!r} has several revisions; pick one: {listed}")
+
+
+#: absolute paths of the usual home, temp and user folders (POSIX and Windows)
+_LOCAL_PATH = re.compile(r"(?<![\w.])(/(?:tmp|home|root|Users|var/folders|mnt|srv|data)/[^\s\"']+|[A-Za-z]:\\\\?Users\\\\?[^\s\"']+)")
+
+
+def find_local_paths(files: dict[str, bytes]) -> list[tuple[str, str]]:
+    """Absolute paths of this machine (home, temp, working folder) found in the files about to be published."""
+    own = {str(Path.home()), str(Path.cwd())} - {"/"}
+    hits = []
+    for rel, data in files.items():
+        text = data.decode("utf-8", errors="replace")
+        found = _LOCAL_PATH.search(text)
+        if found:
+            hits.append((rel, found.group(0)))
+            continue
+        for prefix in own:
+            if prefix in text:
+                hits.append((rel, prefix))
+                break
+    return hits
 
 
 def _dataset_path(task: str, known: bool) -> str:
@@ -225,6 +247,11 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     if hits:
         shown = "; ".join(f"{rel}: {text[:60]!r}" for rel, text in hits[:5])
         raise MedbenchError(f"refusing to publish: task text found in the output ({len(hits)} hit(s)): {shown}")
+    paths = find_local_paths(files)
+    if paths:
+        shown = "; ".join(f"{rel}: {found!r}" for rel, found in paths[:5])
+        raise MedbenchError(f"refusing to publish: a local path is in the output ({shown}); "
+                            "paths on this machine can name people and projects")
     out = Path(out_dir)
     report = PublishReport(model.name, model.revision, card, scanned_texts=len(texts))
     for rel, data in files.items():

@@ -284,6 +284,39 @@ def load_tasks(
     return [filter_languages(to_mteb_task(t), t, languages) for t in chosen]
 
 
+BENCHMARK_NAME = "medbench"
+
+
+def get_benchmark(languages: Iterable[str] | None = None) -> Any:
+    """The built-in clinical suite as an ``mteb.Benchmark``, offline (the data are read from the task folders).
+
+    Args:
+        languages: Keep only these languages, e.g. ``["de"]``; all when None.
+
+    Returns:
+        ``mteb.Benchmark`` named ``medbench`` (or ``medbench-de`` ...) with the built-in tasks.
+
+    Examples:
+        >>> import mteb, medbench
+        >>> results = mteb.evaluate(mteb.get_model("intfloat/multilingual-e5-small"), medbench.get_benchmark())  # doctest: +SKIP
+    """
+    import mteb
+
+    langs = sorted(set(languages)) if languages else None
+    tasks = load_tasks(languages=langs)
+    return mteb.Benchmark(
+        name=BENCHMARK_NAME + ("-" + "-".join(langs) if langs else ""),
+        tasks=tasks,
+        description=(
+            "medbench's built-in clinical suite: synthetic German and English clinical documents (discharge letters, "
+            "radiology, pathology, operation notes); cross-patient and within-record retrieval, and STS. "
+            "Each task's data card is tasks/<Task>/README.md in the medbench repository."
+        ),
+        reference=None,
+        citation=None,
+    )
+
+
 def filter_languages(task: AbsTask, data: TaskData, languages: Iterable[str] | None) -> AbsTask:
     """Keep only the requested languages' subsets of a multilingual task."""
     if languages and data.spec.multilingual:
