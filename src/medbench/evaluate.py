@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, per_item
+from . import __version__, per_item, store
 from .data import TaskData
 from .errors import MedbenchError
 from ._process import quiet_library_notices, torch_threads
 from .models import ModelRef, load_model, portable_location, portable_path
-from .results import Row, is_complete, model_dir, read_result, result_path, rows_from_result
+from .results import Row, read_result, result_path, rows_from_result
 from .tasks import filter_languages, to_mteb_task
 
 log = logging.getLogger(__name__)
-RUN_LOG = "medbench_runs.jsonl"  # not *.json: mteb's ResultCache reads every *.json as a task result
+RUN_LOG = store.RUN_LOG
 
 
 @dataclass
@@ -50,12 +50,6 @@ def _subsets(data: TaskData, languages: Sequence[str] | None) -> list[str]:
 
 def _subset_language(data: TaskData) -> dict[str, str]:
     return {lang: lang for lang in data.spec.languages} if data.spec.multilingual else {"default": data.spec.languages[0]}
-
-
-def _result_cache(output_dir: Path) -> Any:
-    import mteb
-
-    return mteb.ResultCache(cache_path=output_dir)
 
 
 def run(
@@ -102,8 +96,8 @@ def run(
         if ref.is_bm25 and data.spec.type != "retrieval":
             report.skipped[data.spec.name] = "BM25 ranks documents; it has no sentence similarity for STS"
             continue
-        stored = read_result(result_path(results_dir, ref.name, ref.revision, data.spec.name)) if ref.revision else None
-        if not overwrite and is_complete(stored, data.revision, data.spec.splits, _subsets(data, languages)):
+        stored = None if overwrite else _complete(results_dir, ref, data, languages)
+        if stored is not None:
             report.cached.append(data.spec.name)
             report.rows += _rows(stored, data, languages, cached=True)
         else:
@@ -111,69 +105,119 @@ def run(
     if not pending and not mteb_task_names:
         report.seconds = time.perf_counter() - start
         return report
-
+    check_writable(results_dir)
     with quiet_library_notices(), torch_threads(threads):
-        _run_pending(report, ref, pending, mteb_task_names, output_dir, results_dir, languages, overwrite,
-                     batch_size, device, show_progress, echo)
+        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo)
+        for i, data in enumerate(pending, 1):
+            echo(f"[{i}/{len(pending) + len(mteb_task_names)}] {data.spec.name}")
+            runner.medbench_task(data, overwrite)
+        for j, name in enumerate(mteb_task_names, len(pending) + 1):
+            echo(f"[{j}/{len(pending) + len(mteb_task_names)}] {name}")
+            runner.mteb_task(name)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _run_pending(report: RunReport, ref: ModelRef, pending: Sequence[TaskData], mteb_task_names: Sequence[str],
-                 output_dir: Path, results_dir: Path, languages: Sequence[str] | None, overwrite: bool,
+def check_writable(results_dir: Path) -> None:
+    """Fail before any work when results cannot be written there."""
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise MedbenchError(f"cannot write results to {results_dir}: {exc.strerror or exc}. "
+                            "Choose another folder with --output-dir.") from None
+
+
+def _complete(results_dir: Path, ref: ModelRef, data: TaskData, languages: Sequence[str] | None) -> dict[str, Any] | None:
+    return store.complete_result(results_dir, ref.name, ref.revision, data.spec.name, data.revision, data.spec.splits,
+                                 _subsets(data, languages))
+
+
+class _Runner:
+    """Evaluates tasks one by one; loads the model on the first task that needs it, not before."""
+
+    def __init__(self, report: RunReport, ref: ModelRef, output_dir: Path, languages: Sequence[str] | None,
                  batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None]) -> None:
-    """Load the model once and evaluate the tasks without a usable stored result."""
-    import mteb
+        self.report, self.ref, self.output_dir, self.languages = report, ref, output_dir, languages
+        self.results_dir = output_dir / "results"
+        self.encode_kwargs = {"batch_size": batch_size, "show_progress_bar": show_progress}
+        self.device, self.echo = device, echo
+        self._model: Any = None
+        if not ref.revision:  # an unregistered hub model: its revision is known once loaded
+            self.model()
 
-    t0 = time.perf_counter()
-    echo(f"Loading model {ref.name} ({ref.source}: {portable_location(ref)})")
-    model = load_model(ref, device=device, echo=echo)
-    report.model_load_seconds = time.perf_counter() - t0
-    cache = _result_cache(output_dir)
-    jobs: list[tuple[str, Any, TaskData | None]] = [
-        (d.spec.name, filter_languages(to_mteb_task(d), d, languages), d) for d in pending
-    ]
-    jobs += [(name, _mteb_task(name, languages), None) for name in mteb_task_names]
-    for i, (name, task, data) in enumerate(jobs, 1):
-        echo(f"[{i}/{len(jobs)}] {name}")
-        strategy = "only-missing"
-        if data is not None:
-            stored = read_result(result_path(results_dir, ref.name, ref.revision, name))
-            # same data: mteb merges the missing languages in; changed data: the old result is replaced
-            if overwrite or not stored or stored.get("dataset_revision") != data.revision:
-                strategy = "always"
-        with tempfile.TemporaryDirectory(prefix="medbench-pred-") as tmp:  # removed also when a task raises
-            predictions = Path(tmp)
-            try:
-                result = mteb.evaluate(
-                    model, task, cache=cache, overwrite_strategy=strategy,
-                    encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress},
-                    show_progress_bar=False, prediction_folder=predictions if data is not None else None,
-                )
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                if data is None:
-                    raise MedbenchError(
-                        f"could not run mteb task {name!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-                        "mteb's own tasks download their data from the Hugging Face hub; offline, give the data as a "
-                        "task folder with --tasks-dir instead."
-                    ) from None
-                raise
-            if data is not None:
-                per_item.write(model_dir(results_dir, ref.name, ref.revision), data,
-                               predictions / f"{name}_predictions.json")
-        _log_run(results_dir, ref, name)
-        report.ran.append(name)
+    def model(self) -> Any:
+        if self._model is None:
+            t0 = time.perf_counter()
+            self.echo(f"Loading model {self.ref.name} ({self.ref.source}: {portable_location(self.ref)})")
+            self._model = load_model(self.ref, device=self.device, echo=self.echo)
+            self.report.model_load_seconds = time.perf_counter() - t0
+        return self._model
+
+    def medbench_task(self, data: TaskData, overwrite: bool) -> None:
+        import mteb
+
+        ref, name = self.ref, data.spec.name
+        path = result_path(self.results_dir, ref.name, ref.revision, name)
+        seen = _stamp(path)
+        with store.task_lock(self.output_dir, ref.name, ref.revision, name, self.echo):
+            stored = _complete(self.results_dir, ref, data, self.languages)
+            if stored is not None and (not overwrite or _stamp(path) != seen):  # another run finished it meanwhile
+                self.report.cached.append(name)
+                self.report.rows += _rows(stored, data, self.languages, cached=True)
+                return
+            old = read_result(path)
+            # same data: mteb adds the missing languages to the stored result; changed data: it is replaced
+            keep = not overwrite and old is not None and old.get("dataset_revision") == data.revision \
+                and store.parts_complete(self.results_dir, ref.name, ref.revision, name, old)
+            task = filter_languages(to_mteb_task(data), data, self.languages)
+            with store.staging(self.output_dir, self.results_dir, ref.name, ref.revision, name, keep_result=keep) as staged, \
+                    tempfile.TemporaryDirectory(prefix="medbench-pred-") as predictions:
+                mteb.evaluate(self.model(), task, cache=mteb.ResultCache(cache_path=staged),
+                              overwrite_strategy="only-missing" if keep else "always", encode_kwargs=self.encode_kwargs,
+                              show_progress_bar=False, prediction_folder=Path(predictions))
+                prediction_file = Path(predictions) / f"{name}_predictions.json"
+                store.commit(self.results_dir, staged, ref.name, ref.revision, name,
+                             lambda folder: per_item.write(folder, data, prediction_file), _log_entry(ref, name),
+                             after_step=_after_commit_step)
+        self.report.ran.append(name)
+        self.report.rows += _rows(read_result(path) or {}, data, self.languages)
+
+    def mteb_task(self, name: str) -> None:
+        import mteb
+
+        task = _mteb_task(name, self.languages)
+        try:
+            result = mteb.evaluate(self.model(), task, cache=mteb.ResultCache(cache_path=self.output_dir),
+                                   overwrite_strategy="only-missing", encode_kwargs=self.encode_kwargs,
+                                   show_progress_bar=False)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            raise MedbenchError(
+                f"could not run mteb task {name!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+                "mteb's own tasks download their data from the Hugging Face hub; offline, give the data as a "
+                "task folder with --tasks-dir instead."
+            ) from None
+        self.report.ran.append(name)
         for task_result in result.task_results:
-            stored = read_result(result_path(results_dir, ref.name, ref.revision, task_result.task_name))
-            if stored is None:  # cache=None or a write failure: fall back to the in-memory result
+            stored = read_result(result_path(self.results_dir, self.ref.name, self.ref.revision, task_result.task_name))
+            if stored is None:
                 stored = json.loads(task_result.model_dump_json())
-            if data is not None:
-                report.rows += _rows(stored, data, languages)
-            else:
-                report.rows += rows_from_result(stored, task.metadata.type)
+            self.report.rows += rows_from_result(stored, task.metadata.type)
 
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _after_commit_step(step: str) -> None:
+    """Called after each step of writing a result (the tests kill the process here)."""
 
 def _rows(stored: dict[str, Any], data: TaskData, languages: Sequence[str] | None, cached: bool = False) -> list[Row]:
     ttype = "Retrieval" if data.spec.type == "retrieval" else "STS"
@@ -198,11 +242,9 @@ def _mteb_task(name: str, languages: Sequence[str] | None) -> Any:
     return task
 
 
-def _log_run(results_dir: Path, ref: ModelRef, task: str) -> None:
-    """Record how the model was run (source, prompts) beside mteb's files."""
-    folder = model_dir(results_dir, ref.name, ref.revision)
-    folder.mkdir(parents=True, exist_ok=True)
-    entry = {
+def _log_entry(ref: ModelRef, task: str) -> dict[str, Any]:
+    """The run-log line of one task: how the model was run (source, loader, prompts) and its lineage."""
+    entry: dict[str, Any] = {
         "task": task,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "medbench_version": __version__,
@@ -213,5 +255,4 @@ def _log_run(results_dir: Path, ref: ModelRef, task: str) -> None:
         info = json.loads(card.read_text(encoding="utf-8"))
         entry["finetune"] = {k: info.get(k) for k in ("name", "base_model", "base_revision", "revision")}
         entry["finetune"]["recipe_file"] = portable_path(info.get("recipe_file"))
-    with (folder / RUN_LOG).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    return entry
