@@ -6,6 +6,7 @@ Most tests write result folders directly (fast); tests/test_publish.py runs the 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -121,7 +122,7 @@ def row(board: lb.Board, name: str) -> lb.BoardRow:
 def test_rows_means_order_and_missing_cells(results: Path) -> None:
     board = board_of(results)
     assert [r.name for r in board.rows] == ["medbench/ft", "medbench/same", "org/base", "org/partial"]  # tie: by name
-    assert [r.rank for r in board.rows] == [1, 2, 3, 4]
+    assert [r.rank for r in board.rows] == [1, 2, 3, None]  # org/partial lacks tasks of the mean: not ranked
     assert board.languages == ["de", "en"]
     assert [c.key for c in board.columns] == [
         "TinyRetrieval/de/test/ndcg_at_10", "TinyRetrieval/de/test/recall_at_5", "TinySTS/de/test/cosine_spearman",
@@ -134,11 +135,85 @@ def test_rows_means_order_and_missing_cells(results: Path) -> None:
     partial = row(board, "org/partial")
     assert partial.mean is None and partial.means == {"de": None, "en": None}  # incomplete: no mean, ranked last
     md = lb.render_markdown(board)
-    line = next(x for x in md.splitlines() if x.startswith("| 4 | `org/partial`") and "<br>" not in x and "p1" in x)
-    assert line.count(lb.MISSING) == 3  # mean, mean de, mean en
+    line = next(x for x in md.splitlines() if x.startswith(f"| {lb.MISSING} | `org/partial`") and "<br>" not in x and "p1" in x)
+    assert line.count(lb.MISSING) == 4  # rank, mean, mean de, mean en
     german = md.split("## German (de)")[1].split("##")[0]
     partial_de = next(x for x in german.splitlines() if "`org/partial`" in x)
     assert partial_de.split(" | ")[2:] == ["0.900", "1.000", lb.MISSING, f"{lb.MISSING} |"]
+
+
+def user_task(ndcg: float) -> dict:
+    """A task of the user's own (not in TASKS): its language comes from the entry."""
+    return {"UserTaskDE": {"default": (DE, {"ndcg_at_10": ndcg, "recall_at_5": ndcg, "main_score": ndcg})}}
+
+
+def test_a_user_task_one_model_has_does_not_unrank_the_others(results: Path) -> None:
+    """Issue 11.12: one model with an extra task must not turn every other mean into "–" and rank first."""
+    before = board_of(results)
+    weak_ndcg = [v / 4 for v in BASE_NDCG]
+    write_model(results, "org/weak", "w1", {**suite(weak_ndcg, [-c for c in BASE_COS], en_ndcg=0.1), **user_task(0.99)})
+    board = board_of(results)
+    assert [c.key for c in board.mean_columns] == [
+        "TinyRetrieval/de/test/ndcg_at_10", "TinySTS/de/test/cosine_spearman", "SciFact/en/test/ndcg_at_10"]
+    assert [(r.name, r.rank) for r in board.rows] == [
+        ("medbench/ft", 1), ("medbench/same", 2), ("org/base", 3), ("org/weak", 4), ("org/partial", None)]
+    for r in before.rows:  # the means of the other models do not move
+        assert (row(board, r.name).mean, row(board, r.name).means) == (r.mean, r.means)
+    weak = row(board, "org/weak")
+    assert weak.mean is not None and weak.mean < row(board, "org/base").mean
+    assert row(board, "org/partial").missing == [c for c in board.mean_columns if c.task != "TinyRetrieval"]
+    md = lb.render_markdown(board)
+    overall = md.split("## Overall")[1].split("\n## ")[0]
+    assert "Mean = the main score averaged over the 3 tasks that every ranked model has: " \
+           "TinyRetrieval (de), TinySTS (de), SciFact (en)" in overall
+    assert "Not in the mean (not every ranked model has it): UserTaskDE (de; 1 of 5 models)" in overall
+    assert "Not ranked: `org/partial` (no TinySTS (de), SciFact (en))" in overall
+    assert "| – | `org/partial` |" in overall
+    german = md.split("## German (de)")[1].split("\n## ")[0]
+    assert "Mean de = averaged over TinyRetrieval, TinySTS" in german and "UserTaskDE (1 of 5 models)" in german
+    data = lb.board_dict(board)
+    assert data["mean"]["columns"] == [c.key for c in board.mean_columns]
+    assert data["mean"]["not_in_mean"] == ["UserTaskDE/de/test/ndcg_at_10"]
+    assert data["mean"]["by_language"]["de"] == ["TinyRetrieval/de/test/ndcg_at_10", "TinySTS/de/test/cosine_spearman"]
+    partial = next(r for r in data["rows"] if r["name"] == "org/partial")
+    assert partial["rank"] is None and partial["missing_for_mean"] == [
+        "TinySTS/de/test/cosine_spearman", "SciFact/en/test/ndcg_at_10"]
+    rows = list(csv.DictReader(io.StringIO(lb.render_csv(board))))
+    assert rows[-1]["model"] == "org/partial" and rows[-1]["rank"] == "" and rows[-1]["mean"] == ""
+    assert rows[0]["mean_over"] == ";".join(c.key for c in board.mean_columns)
+    assert rows[-1]["missing_for_mean"] == "TinySTS/de/test/cosine_spearman;SciFact/en/test/ndcg_at_10"
+    tex = lb.render_tex(board)
+    assert "averaged over the 3 tasks that every ranked model has" in tex and "UserTaskDE (de; 1 of 5 models)" in tex
+    page = lb.render_html(board)
+    assert "averaged over the 3 tasks that every ranked model has" in page and "Not ranked: org/partial" in page
+
+
+def test_a_user_task_some_models_have_is_left_out_of_the_mean(results: Path) -> None:
+    before = board_of(results)
+    for name, revision, ndcg, cos in (("org/base", "b1", BASE_NDCG, BASE_COS), ("medbench/same", "s1", BASE_NDCG, BASE_COS)):
+        write_model(results, name, revision, {**suite(ndcg, cos), **user_task(0.1)},
+                    run_log=finetune_log("org/base", "b1") if name == "medbench/same" else None)
+    board = board_of(results)
+    assert [(r.name, r.rank, r.mean) for r in board.rows] == [(r.name, r.rank, r.mean) for r in before.rows]
+    assert "UserTaskDE/de/test/ndcg_at_10" not in {c.key for c in board.mean_columns}
+    # when every ranked model has it, it counts
+    write_model(results, "medbench/ft", "f1", {**suite(TUNED_NDCG, TUNED_COS), **user_task(0.1)},
+                run_log=finetune_log("org/base", "b1"))
+    board = board_of(results)
+    assert "UserTaskDE/de/test/ndcg_at_10" in {c.key for c in board.mean_columns}
+    assert [r.rank for r in board.rows] == [1, 2, 3, None]
+
+
+def test_mean_tasks_cover_the_most_scores() -> None:
+    cols = [lb.Column(f"T{i}", "Retrieval", "de", "test", "ndcg_at_10") for i in range(5)]
+    a, b, c, d, e = cols
+    # three models share a, b, c and each has one task of its own: the mean is over a, b, c
+    assert lb.mean_columns([{a, b, c, d}, {a, b, c, e}, {a, b, c}]) == [a, b, c]
+    # one complete model and four that lack e: four models on four tasks beat one model on five
+    assert lb.mean_columns([{a, b, c, d, e}, {a, b, c, d}, {a, b, c, d}, {a, b, c, d}]) == [a, b, c, d]
+    # the committed board's shape: four models with every task, one without two of six
+    assert lb.mean_columns([set(cols), set(cols), set(cols), set(cols), {a, b, c}]) == cols
+    assert lb.mean_columns([]) == [] and lb.mean_columns([set()]) == []
 
 
 def test_languages_come_from_tasks_or_result_entries(tmp_path: Path) -> None:
@@ -434,50 +509,104 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
-def test_html_table_sorts_in_headless_chromium(built: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def browser(tmp_path: Path):
     if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-    from selenium.webdriver.common.by import By
-
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+                 "--no-first-run", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
     try:
-        driver.get((built / "index.html").as_uri())
-        table = driver.find_element(By.ID, "leaderboard")
-        headers = [th.text.strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
-
-        def column(title: str) -> list[str]:
-            i = headers.index(title)
-            return [tr.find_elements(By.TAG_NAME, "td")[i].text.split("\n")[0]
-                    for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-
-        def numbers(values: list[str]) -> list[float]:
-            return [float(v.rstrip("*†")) for v in values if v != lb.MISSING]
-
-        title = "TinyRetrieval · de · nDCG@10"
-        th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index(title)]
-        th.click()  # numbers: best first
-        values = column(title)
-        assert numbers(values) == sorted(numbers(values), reverse=True)
-        assert column("Model")[0] == "org/partial"  # 0.900, the best German nDCG@10, though unranked overall
-        th.click()  # again: ascending
-        values = column(title)
-        assert numbers(values) == sorted(numbers(values))
-        mean_th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index("Mean")]
-        mean_th.click()
-        means = column("Mean")
-        assert means[-1] == lb.MISSING and numbers(means) == sorted(numbers(means), reverse=True)
-        mean_th.click()  # ascending, and "–" stays last
-        means = column("Mean")
-        assert means[-1] == lb.MISSING and numbers(means) == sorted(numbers(means))
-        model_th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index("Model")]
-        model_th.click()  # text: A to Z
-        assert column("Model") == sorted(column("Model"))
+        yield driver
     finally:
         driver.quit()
+
+
+def click(driver, element) -> None:
+    """Scroll the element into view as a user would (the page's scroll padding keeps it beside the
+    pinned columns; WebDriver alone does not scroll an element that is partly in view), then click."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'nearest', inline: 'nearest'});", element)
+    element.click()
+
+
+def test_html_table_sorts_in_headless_chromium(built: Path, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get((built / "index.html").as_uri())
+    table = driver.find_element(By.ID, "leaderboard")
+    headers = [th.text.strip() for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
+
+    def column(title: str) -> list[str]:
+        i = headers.index(title)
+        return [tr.find_elements(By.TAG_NAME, "td")[i].text.split("\n")[0]
+                for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    def numbers(values: list[str]) -> list[float]:
+        return [float(v.rstrip("*†")) for v in values if v != lb.MISSING]
+
+    title = "TinyRetrieval · de · nDCG@10"
+    th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index(title)]
+    click(driver, th)  # numbers: best first
+    values = column(title)
+    assert numbers(values) == sorted(numbers(values), reverse=True)
+    assert column("Model")[0] == "org/partial"  # 0.900, the best German nDCG@10, though unranked overall
+    click(driver, th)  # again: ascending
+    values = column(title)
+    assert numbers(values) == sorted(numbers(values))
+    mean_th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index("Mean")]
+    click(driver, mean_th)
+    means = column("Mean")
+    assert means[-1] == lb.MISSING and numbers(means) == sorted(numbers(means), reverse=True)
+    click(driver, mean_th)  # ascending, and "–" stays last
+    means = column("Mean")
+    assert means[-1] == lb.MISSING and numbers(means) == sorted(numbers(means))
+    rank_th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index("#")]
+    click(driver, rank_th)  # the unranked model ("–") stays last either way
+    assert column("#") == ["3", "2", "1", lb.MISSING]
+    click(driver, rank_th)
+    assert column("#") == ["1", "2", "3", lb.MISSING]
+    model_th = table.find_elements(By.CSS_SELECTOR, "thead th")[headers.index("Model")]
+    click(driver, model_th)  # text: A to Z
+    assert column("Model") == sorted(column("Model"))
+
+
+# For every model-name cell (and the Model header) of the leaderboard table: its box relative to the
+# box of the scroll container, and whether the cell is what the browser shows at the cell's centre.
+_NAME_CELLS_SEEN = """
+var table = document.getElementById("leaderboard"), wrap = table.parentElement;
+var col = Array.prototype.map.call(table.tHead.rows[0].cells, function (c) { return c.textContent; }).indexOf("Model");
+var cells = [table.tHead.rows[0].cells[col]].concat(Array.prototype.map.call(table.tBodies[0].rows, function (r) {
+  return r.cells[col]; }));
+var box = wrap.getBoundingClientRect();
+return {scrollLeft: wrap.scrollLeft, overflow: wrap.scrollWidth - wrap.clientWidth,
+        lastRight: table.tHead.rows[0].cells[table.tHead.rows[0].cells.length - 1].getBoundingClientRect().right - box.right,
+        cells: cells.map(function (c) {
+          var r = c.getBoundingClientRect();
+          var top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+          return {text: c.textContent, left: r.left - box.left, right: r.right - box.right, width: r.width,
+                  onTop: c === top || c.contains(top)};
+        })};
+"""
+
+
+def test_model_names_stay_in_view_when_the_table_scrolls_sideways(built: Path, browser) -> None:
+    """Issue 11.13: the per-task columns scroll sideways; the model column must not scroll away with them."""
+    driver = browser
+    driver.set_window_size(700, 900)  # narrower than the table
+    driver.get((built / "index.html").as_uri())
+    driver.execute_script("var w = document.getElementById('leaderboard').parentElement;"
+                          "w.scrollLeft = w.scrollWidth; window.scrollTo(0, w.getBoundingClientRect().top + window.scrollY - 10);")
+    seen = driver.execute_script(_NAME_CELLS_SEEN)
+    assert seen["overflow"] > 200 and seen["scrollLeft"] >= seen["overflow"] - 1  # scrolled to the far right
+    assert abs(seen["lastRight"]) <= 1  # the last score column is in view
+    names = [c["text"] for c in seen["cells"]]
+    assert names == ["Model", "medbench/ft", "medbench/same", "org/base", "org/partial"]
+    for cell in seen["cells"]:
+        assert cell["left"] >= -0.5 and cell["right"] <= 0.5 and cell["width"] > 20, cell  # inside the container
+        assert cell["onTop"], cell  # and not covered by the scrolled cells

@@ -1,10 +1,17 @@
-"""The committed leaderboard/ is rebuilt from the committed results/ with no difference."""
+"""The committed leaderboard/ is rebuilt from the committed results/ with no difference; a user task
+added to the committed results keeps the ranking meaningful."""
 
 from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from conftest import REPO
+from medbench import leaderboard as lb
 from medbench.cli import cli
 
 
@@ -12,3 +19,54 @@ def test_committed_leaderboard_is_up_to_date(monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     result = CliRunner().invoke(cli, ["leaderboard", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def weak_model_with_a_user_task(root: Path) -> Path:
+    """The weakest committed model's results, every score halved, plus a task of the user's own."""
+    source = REPO / "results" / "sentence-transformers__all-MiniLM-L6-v2"
+    (revision,) = [p for p in source.iterdir() if p.is_dir()]
+    folder = root / "user__weak" / "w1"
+    folder.mkdir(parents=True)
+    (folder / "model_meta.json").write_text(json.dumps({"name": "user/weak", "revision": "w1"}))
+    for path in sorted(revision.glob("Medbench*.json")):
+        data = json.loads(path.read_text())
+        for entries in data["scores"].values():
+            for entry in entries:
+                for key, value in list(entry.items()):
+                    if isinstance(value, float):
+                        entry[key] = value / 2
+        (folder / path.name).write_text(json.dumps(data))
+    user = {"dataset_revision": "mine", "task_name": "MyClinicNotesDE", "mteb_version": "2.0.0", "evaluation_time": 1.0,
+            "scores": {"test": [{"ndcg_at_10": 0.95, "recall_at_5": 0.97, "main_score": 0.95, "hf_subset": "default",
+                                 "languages": ["deu-Latn"]}]}}
+    (folder / "MyClinicNotesDE.json").write_text(json.dumps(user))
+    return root
+
+
+def test_a_user_task_on_the_committed_board_keeps_the_ranking(tmp_path: Path) -> None:
+    """Issue 11.12: before, every committed model lost its mean ("–") and the weak model ranked first."""
+    committed = lb.leaderboard([REPO / "results"], tmp_path / "before", resamples=0).board
+    extra = weak_model_with_a_user_task(tmp_path / "mine")
+    report = lb.leaderboard([REPO / "results", extra], tmp_path / "after", resamples=0)
+    board = report.board
+    assert [c.key for c in board.mean_columns] == [c.key for c in committed.mean_columns]
+    assert "MyClinicNotesDE" not in {c.task for c in board.mean_columns}
+    ranked = [r for r in board.rows if r.rank is not None]
+    assert [r.name for r in ranked] == [r.name for r in committed.rows if r.rank is not None] + ["user/weak"]
+    assert [r.rank for r in ranked] == list(range(1, len(ranked) + 1))
+    for r in committed.rows:  # every committed mean stays what it was
+        new = next(x for x in board.rows if (x.name, x.revision) == (r.name, r.revision))
+        assert (new.mean, new.means, new.rank) == (r.mean, r.means, r.rank)
+    unranked = [r for r in board.rows if r.rank is None]
+    assert board.rows[-len(unranked):] == unranked and all(r.missing and r.mean is None for r in unranked)
+    out = tmp_path / "after"
+    md = (out / "README.md").read_text()
+    assert "Not in the mean (not every ranked model has it): MyClinicNotesDE (de; 1 of 6 models)" in md
+    assert "averaged over the 6 tasks that every ranked model has" in md
+    data = json.loads((out / "leaderboard.json").read_text())
+    assert data["mean"]["not_in_mean"] == ["MyClinicNotesDE/de/test/ndcg_at_10"]
+    assert [r["name"] for r in data["rows"] if r["rank"] is not None][-1] == "user/weak"
+    rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
+    assert "MyClinicNotesDE" not in rows[0]["mean_over"] and rows[0]["rank"] == "1"
+    assert "MyClinicNotesDE (de; 1 of 6 models)" in (out / "leaderboard.tex").read_text()
+    assert "MyClinicNotesDE (de; 1 of 6 models)" in (out / "index.html").read_text()

@@ -75,7 +75,11 @@ def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[st
         click.echo(f"{len(rows)} model revision(s), {len(report.board.columns)} score column(s)")
         for row in rows[:10]:
             mean = "–" if row.mean is None else f"{row.mean:.3f}"
-            click.echo(f"  {row.rank:>2}. {row.name} @ {row.revision[:12]}  mean {mean}")
+            rank = "–." if row.rank is None else f"{row.rank}."
+            click.echo(f"  {rank:>3} {row.name} @ {row.revision[:12]}  mean {mean}")
+        unranked = [r for r in rows if r.rank is None]
+        if unranked:
+            click.echo(f"  not ranked: {len(unranked)} model revision(s) without a score for a task of the mean")
         click.echo(f"{out_dir}: {len(sync.written)} written, {len(sync.unchanged)} unchanged"
                    + (f", {len(sync.removed)} removed" if sync.removed else ""))
 
@@ -86,8 +90,10 @@ def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[st
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("publish"), show_default=True,
               help="Folder for model_cards/ and results/ (MTEB's results repository layout).")
 @tasks_dir_option
+@click.option("--allow-private", is_flag=True, help="Also publish scores of tasks marked is_public: false.")
 @user_errors
-def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dirs: tuple[Path, ...]) -> None:
+def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dirs: tuple[Path, ...],
+            allow_private: bool) -> None:
     """Write a model's model-card metadata (model-index) and its results in MTEB's layout.
 
     MODEL is a result name (org/model, or org/model@revision when there are several), a result
@@ -103,7 +109,8 @@ def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dir
     from .publish import publish as write
     from .tasks import env_tasks_dirs
 
-    report = write(model, list(results_dirs) or [Path("results")], out_dir, tasks_dirs=[*env_tasks_dirs(), *tasks_dirs])
+    report = write(model, list(results_dirs) or [Path("results")], out_dir, tasks_dirs=[*env_tasks_dirs(), *tasks_dirs],
+                   allow_private=allow_private)
     click.echo(f"{report.name} @ {report.revision}: {len(report.files)} file(s) in {out_dir}")
     for path in report.files:
         click.echo(f"  {path}")

@@ -9,9 +9,13 @@ Data flow::
       -> leaderboard/                                                      sync_files()    (check mode compares only)
 
 Scores: nDCG@10 and Recall@5 for retrieval, cosine Spearman for STS, one cell per task, language
-(and split, when a task has several). Means are over the main scores (nDCG@10, Spearman) of a
-language, and only for a model that has every such cell: an incomplete model is not ranked above
-a complete one by luck. Rows sort by overall mean (descending, models without one last), then name.
+(and split, when a task has several). Means are over the main scores (nDCG@10, Spearman) of the
+tasks that every ranked model has (``Board.mean_columns``, see :func:`mean_columns`): the set of
+tasks and ranked models that ranks the most scores. A task only some models have (a user's own) is
+left out of the mean instead of taking every other model's mean away; a model without a task that
+the others share has no mean and no rank (``rank`` None, ``missing`` says which), so an incomplete
+model is not ranked above a complete one by luck. Every output says which tasks the means cover.
+Rows sort by overall mean (descending), unranked models last, then name.
 
 Intervals: percentile bootstrap over queries (retrieval) or pairs (STS) from the per-item files,
 1000 resamples, seeded by the task and metric (so every model of a task sees the same resamples);
@@ -61,7 +65,7 @@ from .stats import (  # noqa: F401  (re-exported)
     bootstrap_ci, paired_test, spearman_rows, statistic,
 )
 from .rows import (  # noqa: F401  (re-exported)
-    build_board, compare, means, model_cells,
+    build_board, compare, mean_columns, means, model_cells,
 )
 from .fmt import (  # noqa: F401  (re-exported)
     COMPARISON_PLOT, EXPLAIN, plot_name,

@@ -111,9 +111,10 @@ class BoardRow:
     means: dict[str, float | None]
     mean: float | None
     origin: Origin | None = None
-    rank: int = 0
+    rank: int | None = None  # None: not ranked (it lacks a task of the mean)
     base: tuple[str, str] | None = None  # (name, revision) of the base row, when on the board
     delta_mean: float | None = None
+    missing: list[Column] = field(default_factory=list)  # the tasks of the mean it has no score for
 
     @property
     def label(self) -> str:
@@ -155,3 +156,13 @@ class Board:
     pairs: list[Pair]
     notes: list[str]
     resamples: int = RESAMPLES
+    mean_columns: list[Column] = field(default_factory=list)  # the main scores the means are over
+
+    @property
+    def not_in_mean(self) -> list[Column]:
+        """Main scores some model has that the means leave out (not every ranked model has them)."""
+        return [c for c in self.columns if c.is_main and c not in self.mean_columns]
+
+    def holders(self, column: Column) -> int:
+        """How many rows have a score in this column."""
+        return sum(column in r.cells for r in self.rows)

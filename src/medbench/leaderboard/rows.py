@@ -70,8 +70,40 @@ def model_cells(model: ModelResults, tasks: dict[str, TaskInfo], resamples: int 
     return cells
 
 
+def mean_columns(models: Sequence[set[Column] | frozenset[Column]]) -> list[Column]:
+    """The main scores the means are over: a set of tasks that every ranked model has.
+
+    ``models`` holds the main-score columns of each model. The ranked models are those with every
+    chosen column, and the columns are chosen to rank the most scores (ranked models × columns); on
+    a tie, more columns. So a task only some models have (a user's own) is left out of the mean
+    rather than unranking every model without it, and a model without a task that the others share
+    is left unranked rather than cutting that task from everyone's mean. Candidates: each model's own
+    columns, and for every k the columns that at least k models have, each narrowed to the columns
+    all models with them share.
+    """
+    sets = [frozenset(m) for m in models]
+    if not sets:
+        return []
+    candidates = set(sets)
+    for k in range(1, len(sets) + 1):
+        common = frozenset(c for c in frozenset().union(*sets) if sum(c in s for s in sets) >= k)
+        holders = [s for s in sets if common <= s]
+        if holders:
+            candidates.add(frozenset.intersection(*holders))
+    candidates.discard(frozenset())
+    if not candidates:
+        return []
+
+    def score(cols: frozenset[Column]) -> tuple:
+        ranked = sum(cols <= s for s in sets)
+        return (ranked * len(cols), len(cols), sorted((c.sort_key() for c in cols), reverse=True))
+
+    return sorted(max(candidates, key=score), key=Column.sort_key)
+
+
 def means(cells: dict[Column, Cell], columns: Sequence[Column], languages: Sequence[str]) -> tuple[dict[str, float | None], float | None]:
-    """Mean main score per language and overall; None where the model lacks one of the columns."""
+    """Mean main score per language and overall over ``columns`` (the main scores the means cover,
+    see :func:`mean_columns`); None where the model lacks one of them, or none is of that language."""
 
     def mean_of(cols: list[Column]) -> float | None:
         if not cols or any(c not in cells for c in cols):
@@ -130,12 +162,14 @@ def build_board(models: Sequence[ModelResults], tasks: dict[str, TaskInfo] | Non
     per_model = [(m, model_cells(m, tasks, resamples, notes)) for m in models]
     columns = sorted({c for _, cells in per_model for c in cells}, key=Column.sort_key)
     languages = sorted({c.language for c in columns})
+    in_mean = mean_columns([{c for c in cells if c.is_main} for _, cells in per_model])
     rows = []
     for m, cells in per_model:
-        lang_means, mean = means(cells, columns, languages)
-        rows.append(BoardRow(m.name, m.revision, cells, lang_means, mean, m.origin))
+        lang_means, mean = means(cells, in_mean, languages)
+        missing = [c for c in in_mean if c not in cells]
+        rows.append(BoardRow(m.name, m.revision, cells, lang_means, mean, m.origin, missing=missing))
     rows.sort(key=lambda r: (r.mean is None, -(r.mean or 0.0), r.name, r.revision))
-    for i, row in enumerate(rows, 1):
+    for i, row in enumerate((r for r in rows if r.mean is not None), 1):
         row.rank = i
     source = {(m.name, m.revision): m for m in models}
     pairs = []
@@ -154,4 +188,4 @@ def build_board(models: Sequence[ModelResults], tasks: dict[str, TaskInfo] | Non
             pair.comparisons = compare(row, base, source[(row.name, row.revision)],
                                        source[(base.name, base.revision)], resamples)
         pairs.append(pair)
-    return Board(columns, languages, rows, pairs, notes, resamples)
+    return Board(columns, languages, rows, pairs, notes, resamples, in_mean)
