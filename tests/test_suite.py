@@ -29,7 +29,13 @@ def test_six_tasks_with_required_sizes(suite: dict) -> None:
         assert len(patients) >= 120, (up, len(patients))
         assert len(cross.corpus) >= 500
         assert len(cross.qrels["test"]) >= 300
-        assert set(cross.qrels["test"].values().__iter__().__next__().values()) <= {1, 2}
+        for task, data in ((f"MedbenchRetrieval{up}", cross), (f"MedbenchPatientRetrieval{up}", patient)):
+            assert set(data.queries) == set(data.qrels["test"]), task  # every question is judged
+            for qid, docs in data.qrels["test"].items():
+                assert set(docs.values()) <= {1, 2}, (task, qid, docs)  # graded: 2 answers, 1 is context
+                assert 2 in docs.values(), (task, qid)  # every question has a passage that answers it
+                # relevance is judged within the question's own patient (guideline section 3)
+                assert {d.rsplit("-", 1)[0] for d in docs} == {qid.rsplit("-", 1)[0]}, (task, qid)
         assert patient.top_ranked["test"] and set(patient.qrels["test"]) == set(patient.top_ranked["test"])
         assert len(patient.qrels["test"]) >= 300
         for qid, candidates in patient.top_ranked["test"].items():  # a patient's own passages only
@@ -37,6 +43,8 @@ def test_six_tasks_with_required_sizes(suite: dict) -> None:
         # the patient-centred task asks its own chart questions, not the cross-patient ones
         assert not set(patient.queries.values()) & set(cross.queries.values())
         assert len(sts.pairs["test"]) >= 400
+        assert all(0 <= score <= 5 for *_, score in sts.pairs["test"])
+        assert {round(score) for *_, score in sts.pairs["test"]} == {0, 1, 2, 3, 4, 5}  # the whole scale is used
         assert len(cross.train) >= 1000, (up, len(cross.train))
         assert len(sts.train) >= 500, (up, len(sts.train))
         train_patients = {row["patient"] for row in cross.train}
@@ -46,8 +54,29 @@ def test_six_tasks_with_required_sizes(suite: dict) -> None:
 def test_data_cards(suite: dict) -> None:
     for name, task in suite.items():
         card = (task.spec.folder / "README.md").read_text(encoding="utf-8")
+        assert card.startswith(f"# {name}\n")
         assert "Synthetic" in card and "Apache-2.0" in card and "Known limits" in card, name
         assert task.spec.license == "apache-2.0"
+
+
+def test_task_metadata_points_to_places_that_exist(suite: dict) -> None:
+    """No invented URL: mteb's reference must be a URL and the suite has none, so it is empty, and the
+    description names the data card, which exists; the package's declared license file exists."""
+    from medbench.tasks import to_mteb_task
+
+    for name, task in suite.items():
+        assert task.spec.reference is None, (name, task.spec.reference)
+        card = f"tasks/{name}/README.md"
+        assert task.spec.description.endswith(f"Data card: {card} in the medbench repository."), task.spec.description
+        assert (REPO / card).is_file()
+        metadata = to_mteb_task(task).metadata
+        assert metadata.reference is None and card in metadata.description
+    import tomllib
+
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "Apache-2.0"
+    license_text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License\n                           Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text and "APPENDIX: How to apply the Apache License" in license_text
 
 
 def test_no_test_text_in_any_training_file(suite: dict) -> None:
