@@ -84,15 +84,21 @@ def test_publish_writes_model_index_and_mteb_layout(results: Path, tasks_root: P
     assert {r.task_name for m in loaded.model_results for r in m.task_results} == {"SciFact", "TinyRetrieval", "TinySTS"}
 
 
-def test_model_names_revisions_and_folders(results: Path, tmp_path: Path) -> None:
+def test_model_names_revisions_and_folders(results: Path, tasks_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDBENCH_TASKS_PATH", str(tasks_root))
     out = tmp_path / "out"
-    assert publish(str(results / "org__base" / "b1"), results, out).name == "org/base"  # a result folder
+    from medbench.tasks import env_tasks_dirs
+
+    def pub(*args):  # with the tiny tasks' data, so that the output can be checked for task text
+        return publish(*args, tasks_dirs=env_tasks_dirs())
+
+    assert pub(str(results / "org__base" / "b1"), results, out).name == "org/base"  # a result folder
     write_model(results, "org/base", "b2", suite(BASE_NDCG, BASE_COS))
     with pytest.raises(MedbenchError, match=r"several revisions; pick one: org/base@b1, org/base@b2"):
-        publish("org/base", results, out)
-    assert publish("org/base@b2", results, out).revision == "b2"
+        pub("org/base", results, out)
+    assert pub("org/base@b2", results, out).revision == "b2"
     with pytest.raises(MedbenchError, match="no results of 'org/unknown'"):
-        publish("org/unknown", results, out)
+        pub("org/unknown", results, out)
     # a local model folder: found by the revision of its weights
     from medbench.models import weights_revision
 
@@ -101,9 +107,9 @@ def test_model_names_revisions_and_folders(results: Path, tmp_path: Path) -> Non
     (model / "config.json").write_text("{}")
     (model / "model.safetensors").write_bytes(b"weights")
     with pytest.raises(MedbenchError, match="no results of the model folder"):
-        publish(str(model), results, out)
+        pub(str(model), results, out)
     write_model(results, "medbench/ft-local", weights_revision(model), suite(TUNED_NDCG, TUNED_COS))
-    assert publish(str(model), results, out).name == "medbench/ft-local"
+    assert pub(str(model), results, out).name == "medbench/ft-local"
 
 
 def test_publish_refuses_output_with_task_text(results: Path, tasks_root: Path, tmp_path: Path) -> None:
@@ -158,7 +164,8 @@ def test_end_to_end_run_leaderboard_publish(tasks_root: Path, tiny_model_dir: Pa
     assert metrics["ndcg_at_10"] == pytest.approx(stored["ndcg_at_10"])
 
 
-def test_publish_command_errors_exit_1_and_write_nothing(results: Path, tmp_path: Path) -> None:
+def test_publish_command_errors_exit_1_and_write_nothing(results: Path, tasks_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDBENCH_TASKS_PATH", str(tasks_root))
     out = tmp_path / "out"
     result = CliRunner().invoke(publish_cmd, ["org/none", "--results-dir", str(results), "--out", str(out)])
     assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
@@ -172,3 +179,30 @@ def test_publish_command_errors_exit_1_and_write_nothing(results: Path, tmp_path
     assert result.output.startswith(f"org/base @ b2: {len(list(out.rglob('*.*')))} file(s) in {out}\n")
     source = results / "org__base" / "b2"
     assert sorted(p.name for p in (out / "results" / "org__base" / "b2").iterdir()) == sorted(p.name for p in source.glob("*.json"))
+
+
+def test_publish_refuses_unchecked_or_private_tasks(results: Path, tasks_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # without the task folders the output cannot be searched for task text: refused, nothing written
+    with pytest.raises(MedbenchError, match=r"task data of TinyRetrieval, TinySTS was not found"):
+        publish("medbench/ft", results, out)
+    assert not out.exists()
+    # a task marked private needs an explicit flag
+    spec = tasks_root / "tiny-sts" / "task.yaml"
+    spec.write_text(spec.read_text() + "is_public: false\n")
+    with pytest.raises(MedbenchError, match=r"TinySTS is marked is_public: false.*--allow-private"):
+        publish("medbench/ft", results, out, tasks_dirs=[tasks_root])
+    assert not out.exists()
+    report = publish("medbench/ft", results, out, tasks_dirs=[tasks_root], allow_private=True)
+    datasets = {r["dataset"]["type"] for r in report.card["model-index"][0]["results"]}
+    assert {"local/TinyRetrieval", "local/TinySTS"} <= datasets  # a user's own task is not labelled as mteb's
+    assert not {"mteb/TinyRetrieval", "mteb/TinySTS", "medbench/TinySTS"} & datasets
+
+
+def test_publish_to_an_unwritable_place_is_a_clear_error(results: Path, tasks_root: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the output folder's parent should be")
+    result = CliRunner().invoke(publish_cmd, ["medbench/ft", "--results-dir", str(results), "--out", str(blocker / "out"),
+                                              "--tasks-dir", str(tasks_root)])
+    assert result.exit_code == 1 and "cannot write the publication" in result.output and "is a file" in result.output
+    assert "Traceback" not in result.output

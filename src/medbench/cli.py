@@ -202,7 +202,8 @@ def models_install(names: tuple[str, ...], dry_run: bool) -> None:
               help="Task names, comma-separated or repeated: medbench tasks or mteb's own (e.g. SciFact). Default: all.")
 @tasks_dir_option
 @click.option("--languages", multiple=True, help="Only these languages, e.g. de or de,en.")
-@language_option
+@click.option("--language", default=None,
+              help="Language of plain folders without task.yaml (default en). Not a filter: use --languages for that.")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
               help="Folder that holds results/.")
 @click.option("--query-prompt", help="Prompt before each query (E5 models default to 'query: ').")
@@ -237,7 +238,18 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     names = _split_list(task_names)
     langs = _split_list(languages) or None
     dirs = [*env_tasks_dirs(), *tasks_dirs]
-    found = discover(dirs, include_builtin=not tasks_dirs or bool(names), language=language)
+    if device is not None:
+        from .models import check_device
+
+        check_device(device)
+    if quiet:
+        quiet_progress()
+    found = discover(dirs, include_builtin=not tasks_dirs or bool(names), language=language or "en")
+    if language is not None and not any(t.spec.inferred for t in found):
+        raise MedbenchError(
+            f"--language {language} sets the language of plain task folders (without task.yaml), and none of these "
+            f"tasks is one. To run only tasks in a language, use --languages {language}."
+        )
     if tasks_dirs and not names:  # a tasks folder on its own means: run its tasks
         user = {Path(d).resolve() for d in tasks_dirs}
         found = [t for t in found if t.spec.folder.resolve() in user or t.spec.folder.resolve().parent in user]
@@ -289,14 +301,45 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
-def main() -> None:
-    """Entry point of the ``medbench`` console script."""
+def quiet_progress() -> None:
+    """``-q``: no progress bars or loading notices from any library (the CLI owns the process, a library call doesn't)."""
+    import logging
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    for name in ("mteb", "sentence_transformers", "transformers", "bm25s", "datasets"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        cli()
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: finished tasks are kept in results/; training checkpoints are kept "
-                   "and the same command resumes", err=True)
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+INTERRUPTED = ("\ninterrupted: finished tasks are kept in results/; training checkpoints are kept "
+               "and the same command resumes")
+
+
+def main() -> None:
+    """Entry point of the ``medbench`` console script.
+
+    Runs click without its standalone handling, so that Ctrl-C prints medbench's own message and
+    exits with 130 (click would print "Aborted!" and exit 1).
+    """
+    try:
+        code = cli.main(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo(INTERRUPTED, err=True)
         sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def run(
     if not pending and not mteb_task_names:
         report.seconds = time.perf_counter() - start
         return report
-    check_writable(results_dir)
+    store.check_writable(results_dir)
     with quiet_library_notices(), torch_threads(threads):
         runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo)
         for i, data in enumerate(pending, 1):
@@ -116,17 +116,6 @@ def run(
             runner.mteb_task(name)
     report.seconds = time.perf_counter() - start
     return report
-
-
-def check_writable(results_dir: Path) -> None:
-    """Fail before any work when results cannot be written there."""
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".write-check-"):
-            pass
-    except OSError as exc:
-        raise MedbenchError(f"cannot write results to {results_dir}: {exc.strerror or exc}. "
-                            "Choose another folder with --output-dir.") from None
 
 
 def _complete(results_dir: Path, ref: ModelRef, data: TaskData, languages: Sequence[str] | None) -> dict[str, Any] | None:

@@ -205,6 +205,40 @@ def resolve_model(
     return _with_prompts(ref, registered_prompts(ref.mteb_name), query_prompt, document_prompt)
 
 
+def check_device(device: str) -> None:
+    """Fail at once, with the devices that exist, when ``--device`` names one this machine or torch lacks."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise MedbenchError(f"--device {device!r} is not a device name; here: {', '.join(available_devices())}") from None
+    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if parsed.type in backend:
+        module = backend[parsed.type]
+        if module is None or not module.is_available():
+            build = " (this torch is a CPU-only build)" if parsed.type == "cuda" and torch.version.cuda is None else ""
+            raise MedbenchError(f"--device {device}: no {parsed.type} device is available{build}; "
+                                f"here: {', '.join(available_devices())}")
+        if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise MedbenchError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s); "
+                                f"here: {', '.join(available_devices())}")
+    elif parsed.type != "cpu":
+        raise MedbenchError(f"--device {device}: medbench runs on cpu, cuda or mps; here: {', '.join(available_devices())}")
+
+
+def available_devices() -> list[str]:
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
 def registered_meta(name: str) -> Any | None:
     """mteb's registered metadata for ``name`` (prompts, loader, revision), or None when mteb does not know it."""
     try:

@@ -125,20 +125,33 @@ def find_local_paths(files: dict[str, bytes]) -> list[tuple[str, str]]:
     return hits
 
 
-def _dataset_path(task: str, known: bool) -> str:
-    if known:
+def builtin_task_names() -> set[str]:
+    from .tasks import builtin_task_names as names
+
+    return names()
+
+
+def _public_mteb_tasks() -> set[str]:
+    from .tasks import mteb_task_names
+
+    return mteb_task_names()
+
+
+def _dataset_path(task: str, known: bool, builtin: set[str] = frozenset()) -> str:
+    """The dataset a score belongs to: a built-in medbench task, a user's own task, or one of mteb's."""
+    if task in builtin:
         return f"medbench/{task}"  # the dataset path medbench gives its tasks (tasks._metadata)
-    try:
-        import mteb
+    if known:
+        return f"local/{task}"  # a user's own task folder: not a dataset anyone else can load
+    import mteb
 
-        return str(mteb.get_task(task).metadata.dataset["path"])
-    except Exception:
-        return f"mteb/{task}"
+    return str(mteb.get_task(task).metadata.dataset["path"])
 
 
-def model_index(model: ModelResults, board: Board, infos: dict[str, Any]) -> dict[str, Any]:
+def model_index(model: ModelResults, board: Board, infos: dict[str, Any], builtin: set[str] | None = None) -> dict[str, Any]:
     """The Hugging Face ``model-index`` metadata of one model's medbench scores (``board`` of that model)."""
     row = board.rows[0]
+    builtin_names = builtin_task_names() if builtin is None else builtin
     groups: dict[tuple[str, str, str], list[Column]] = {}
     for col in board.columns:
         groups.setdefault((col.task, col.split, row.cells[col].subset), []).append(col)
@@ -147,7 +160,7 @@ def model_index(model: ModelResults, board: Board, infos: dict[str, Any]) -> dic
         ttype = cols[0].task_type
         results.append({
             "task": {"type": HF_TASK_TYPE[ttype], "name": ttype},
-            "dataset": {"name": f"{task} ({subset})", "type": _dataset_path(task, task in infos), "config": subset,
+            "dataset": {"name": f"{task} ({subset})", "type": _dataset_path(task, task in infos, builtin_names), "config": subset,
                         "split": split, "revision": row.cells[cols[0]].dataset_revision},
             "metrics": [{"type": c.metric, "value": round(row.cells[c].value, 6), "name": TITLES[c.metric]}
                         for c in sorted(cols, key=lambda c: METRICS[ttype].index(c.metric))],
@@ -204,7 +217,7 @@ def find_task_text(files: dict[str, bytes], texts: Iterable[str]) -> list[tuple[
 
 def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence[Path | str] = "results",
             out_dir: Path | str = "publish", *, tasks_dirs: Sequence[Path | str] = (),
-            include_builtin: bool = True) -> PublishReport:
+            include_builtin: bool = True, allow_private: bool = False) -> PublishReport:
     """Write a model's model-card metadata and a copy of its results in MTEB's layout.
 
     Args:
@@ -213,6 +226,8 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
         results_dir: The results folder(s) to look in.
         out_dir: Where to write (``model_cards/`` and ``results/`` inside).
         tasks_dirs: Task folders besides the built-in suite: their texts are kept out of the output.
+        include_builtin: Look for the model's tasks among the built-in suite too.
+        allow_private: Publish scores of tasks marked ``is_public: false`` (refused otherwise).
         include_builtin: Read the built-in suite too.
 
     Returns:
@@ -231,10 +246,27 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     model = read_model_folder(folder)
     if model is None:
         raise MedbenchError(f"{folder}: no task results")
+    from .store import check_writable
+
+    check_writable(Path(out_dir), "the publication", "--out")
     tasks = discover(list(tasks_dirs), include_builtin=include_builtin)
+    by_name = {t.spec.name: t for t in tasks}
+    unchecked = sorted(t for t in model.results if t not in by_name and t not in _public_mteb_tasks())
+    if unchecked:
+        raise MedbenchError(
+            f"refusing to publish: the task data of {', '.join(unchecked)} was not found, so the output cannot be "
+            "checked for task text. Give the task folders with --tasks-dir (or MEDBENCH_TASKS_PATH)."
+        )
+    private = sorted(t for t in model.results if t in by_name and not by_name[t].spec.is_public)
+    if private and not allow_private:
+        raise MedbenchError(
+            f"{', '.join(private)} {'is' if len(private) == 1 else 'are'} marked is_public: false (private data): "
+            "publishing its scores tells others about it. Pass --allow-private to publish them anyway."
+        )
     infos = task_infos(tasks)
+    builtin = builtin_task_names()
     board = build_board([model], infos)
-    card = model_index(model, board, infos)
+    card = model_index(model, board, infos, builtin)
     dest = f"results/{_name_path(model.name)}/{model.revision}"
     files: dict[str, bytes] = {}
     for path in [*sorted(folder.glob("*.json")), folder / RUN_SETTINGS]:  # what mteb submits; not per_item/, not the run log

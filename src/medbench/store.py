@@ -31,6 +31,31 @@ WORK_DIR = ".medbench-work"  # beside results/: staging folders and locks (same 
 MTEB_FILES = ("model_meta.json", "run_settings.jsonl")
 
 
+def check_writable(folder: Path, what: str = "results", option: str = "--output-dir") -> None:
+    """Fail before any work when ``folder`` could not be created or written; creates nothing.
+
+    A clear message and no traceback for a user mistake: an existing file in the way, a folder
+    without write permission, a read-only file system.
+    """
+    from .errors import MedbenchError
+
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".medbench-write-check-"):
+                pass
+        except OSError as exc:
+            problem = f"{existing}: {exc.strerror or exc}"
+    if problem:
+        raise MedbenchError(f"cannot write {what} to {folder}: {problem}. Choose another folder with {option}.")
+
+
 def run_log_tasks(revision_dir: Path) -> set[str]:
     """Tasks that the run log of one model revision records (a damaged line is skipped)."""
     log = revision_dir / RUN_LOG

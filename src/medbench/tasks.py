@@ -92,12 +92,95 @@ def discover(
         if data is None:
             continue
         name = data.spec.name
-        if name in tasks:
-            problems.add(folder, f"task name {name!r} is already used by {tasks[name].spec.folder}; names must be unique", field="name")
+        taken = {n.lower(): n for n in tasks}
+        if name.lower() in taken:
+            other = tasks[taken[name.lower()]].spec.folder
+            problems.add(_spec_path(folder), f"task name {name!r} is already used by {other}; names must be unique "
+                         "(results are stored per task name)", field="name", line=_name_line(folder))
+            continue
+        clash = None if _is_builtin(folder) else name_taken_elsewhere(name)
+        if clash:
+            problems.add(_spec_path(folder), f"task name {name!r} is {clash}; its results would overwrite those. "
+                         "Choose another name in task.yaml (e.g. a prefix of your own)", field="name", line=_name_line(folder))
             continue
         tasks[name] = data
     problems.raise_if_any()
     return [tasks[n] for n in sorted(tasks)]
+
+
+def _is_builtin(folder: Path) -> bool:
+    try:
+        folder.resolve().relative_to(builtin_tasks_dir().resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _spec_path(folder: Path) -> Path:
+    return folder / TASK_FILE if (folder / TASK_FILE).is_file() else folder
+
+
+def _name_line(folder: Path) -> int | None:
+    """The line of ``name:`` in a task.yaml (None for plain folders, named after themselves)."""
+    spec_file = folder / TASK_FILE
+    if not spec_file.is_file():
+        return None
+    for lineno, line in enumerate(spec_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if line.startswith("name:"):
+            return lineno
+    return None
+
+
+def builtin_task_names() -> set[str]:
+    """Names of the built-in tasks, read from their task.yaml files only (no data)."""
+    import yaml
+
+    names = set()
+    for spec_file in sorted(builtin_tasks_dir().glob(f"*/{TASK_FILE}")):
+        try:
+            names.add(str(yaml.safe_load(spec_file.read_text(encoding="utf-8"))["name"]))
+        except Exception:  # a broken built-in task is reported when the suite itself is read
+            continue
+    return names
+
+
+def mteb_task_names() -> set[str]:
+    """Names of mteb's own tasks, cached per mteb version (building mteb's task registry takes seconds)."""
+    import importlib.metadata
+    import json
+
+    from .offline import cache_root
+
+    try:
+        version = importlib.metadata.version("mteb")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return set()
+    cached = cache_root() / f"mteb-task-names-{version}.json"
+    try:
+        return set(json.loads(cached.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    from mteb.get_tasks import _TASKS_REGISTRY
+
+    names = sorted(_TASKS_REGISTRY)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(names), encoding="utf-8")
+        tmp.replace(cached)
+    except OSError:  # a read-only cache: compute it each time
+        pass
+    return set(names)
+
+
+def name_taken_elsewhere(name: str) -> str | None:
+    """Why a user task may not have ``name``: a built-in task's or one of mteb's tasks' name, else None."""
+    builtin = {n.lower(): n for n in builtin_task_names()}
+    if name.lower() in builtin:
+        return f"the name of the built-in medbench task {builtin[name.lower()]!r}"
+    if name in mteb_task_names():
+        return f"the name of mteb's own task {name!r}"
+    return None
 
 
 def select(tasks: Sequence[TaskData], names: Iterable[str] | None, languages: Iterable[str] | None) -> tuple[list[TaskData], list[str]]:
