@@ -475,6 +475,55 @@ def test_plots_are_compared_by_their_data(results: Path, built: Path) -> None:
     assert code == 1 and "plots/TinySTS_de.png" in output
 
 
+LONG_NAME = "a-hospital-consortium-with-a-long-name/clinical-sentence-embeddings-multilingual-large-finetuned-v2"
+
+
+def texts_outside(fig) -> list[tuple[str, tuple[float, ...]]]:
+    """Every visible text of a drawn figure (tick labels, title, legend, axis labels, value labels)
+    whose window extent is not inside the figure."""
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    frame = fig.bbox
+    out = []
+    for text in fig.findobj(Text):
+        if not text.get_visible() or not text.get_text():
+            continue
+        box = text.get_window_extent(renderer)
+        if box.x0 < frame.x0 - 0.5 or box.x1 > frame.x1 + 0.5 or box.y0 < frame.y0 - 0.5 or box.y1 > frame.y1 + 0.5:
+            out.append((text.get_text(), tuple(round(v, 1) for v in box.extents)))
+    return out
+
+
+def test_plot_labels_fit_inside_the_figure(results: Path) -> None:
+    """Issue 11.13: the plots cut long model names off on the left."""
+    write_model(results, LONG_NAME, "0123456789abcdef", suite(TUNED_NDCG, TUNED_COS), run_log=finetune_log("org/base", "b1"))
+    board = board_of(results)
+    found = lb.plots(board)
+    assert set(found) == {"plots/TinyRetrieval_de.png", "plots/TinySTS_de.png", "plots/SciFact_en.png",
+                          "plots/finetuned_vs_base.png"}
+    for name, plot in found.items():
+        with lb.plot_style():
+            fig = plot.figure()
+            (ax,) = fig.axes
+            labels = [t.get_text() for t in ax.get_yticklabels()]
+            assert any(LONG_NAME.split("/")[-1] in label for label in labels), (name, labels)
+            renderer = fig.canvas.get_renderer()
+            for label in ax.get_yticklabels() + ax.get_xticklabels():  # every tick label inside the figure
+                box = label.get_window_extent(renderer)
+                assert fig.bbox.x0 - 0.5 <= box.x0 and box.x1 <= fig.bbox.x1 + 0.5, (name, label.get_text(), box)
+                assert fig.bbox.y0 - 0.5 <= box.y0 and box.y1 <= fig.bbox.y1 + 0.5, (name, label.get_text(), box)
+            assert texts_outside(fig) == [], name  # and everything else written on it
+    # the PNG is the figure as measured: its width is the figure's
+    import struct
+
+    png = found["plots/TinySTS_de.png"].render()
+    width = struct.unpack(">I", png[16:20])[0]
+    with lb.plot_style():
+        assert width == round(found["plots/TinySTS_de.png"].figure().bbox.width)
+
+
 def test_format_option_and_user_errors(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "some"
     code, _ = invoke("--results-dir", str(results), "--out", str(out), "--format", "csv,json")
@@ -595,18 +644,24 @@ return {scrollLeft: wrap.scrollLeft, overflow: wrap.scrollWidth - wrap.clientWid
 """
 
 
-def test_model_names_stay_in_view_when_the_table_scrolls_sideways(built: Path, browser) -> None:
+@pytest.mark.parametrize("page", ["built", "committed"])
+def test_model_names_stay_in_view_when_the_table_scrolls_sideways(page: str, request, browser) -> None:
     """Issue 11.13: the per-task columns scroll sideways; the model column must not scroll away with them."""
+    if page == "built":
+        folder = request.getfixturevalue("built")
+        expected = ["medbench/ft", "medbench/same", "org/base", "org/partial"]
+    else:  # the project's own leaderboard/index.html
+        folder = Path(__file__).resolve().parents[1] / "leaderboard"
+        expected = [r["name"] for r in json.loads((folder / "leaderboard.json").read_text())["rows"]]
     driver = browser
     driver.set_window_size(700, 900)  # narrower than the table
-    driver.get((built / "index.html").as_uri())
+    driver.get((folder / "index.html").as_uri())
     driver.execute_script("var w = document.getElementById('leaderboard').parentElement;"
                           "w.scrollLeft = w.scrollWidth; window.scrollTo(0, w.getBoundingClientRect().top + window.scrollY - 10);")
     seen = driver.execute_script(_NAME_CELLS_SEEN)
     assert seen["overflow"] > 200 and seen["scrollLeft"] >= seen["overflow"] - 1  # scrolled to the far right
     assert abs(seen["lastRight"]) <= 1  # the last score column is in view
-    names = [c["text"] for c in seen["cells"]]
-    assert names == ["Model", "medbench/ft", "medbench/same", "org/base", "org/partial"]
+    assert [c["text"] for c in seen["cells"]] == ["Model", *expected]
     for cell in seen["cells"]:
         assert cell["left"] >= -0.5 and cell["right"] <= 0.5 and cell["width"] > 20, cell  # inside the container
         assert cell["onTop"], cell  # and not covered by the scrolled cells

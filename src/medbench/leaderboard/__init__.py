@@ -77,7 +77,7 @@ from .page import (  # noqa: F401  (re-exported)
     render_html,
 )
 from .plots import (  # noqa: F401  (re-exported)
-    COLORS, PLOT_STYLE, Plot, plots, png_text,
+    COLORS, PLOT_STYLE, Plot, fit_to_labels, plot_style, plots, png_text,
 )
 from .files import (  # noqa: F401  (re-exported)
     SyncReport, parse_formats, render_files, sync_files,

@@ -95,7 +95,8 @@ def render_html(board: Board) -> str:
              *(_th(f"{c.task_label} · {c.language} · {TITLES[c.metric]}", True) for c in board.columns)]
     out += ['<div class="wrap">', '<table id="leaderboard" class="sortable">', "<thead><tr>" + "".join(heads) + "</tr></thead>", "<tbody>"]
     for r in board.rows:
-        tds = [_td(_rank(r), r.rank, cls="pin rank"), _td(r.name, r.name, numeric=False, cls="pin model"), _td(r.revision[:12], r.revision, numeric=False),
+        tds = [_td(_rank(r), r.rank, cls="pin rank"), _td(r.name, r.name, numeric=False, cls="pin model"),
+               _td(r.revision[:12], r.revision, numeric=False),
                _td(_fmt(r.mean), r.mean), *(_td(_fmt(r.means[lang]), r.means[lang]) for lang in board.languages),
                _td(_base_label(r), _base_label(r) or None, numeric=False),
                _td(_signed(r.delta_mean) if r.base else "", r.delta_mean if r.base else None)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import contextlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,20 +36,58 @@ class Plot:
         text = json.dumps({"version": PLOT_VERSION, **self.spec}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def render(self) -> bytes:
-        import matplotlib
+    def figure(self) -> Any:
+        """The drawn, laid-out matplotlib figure (in :func:`plot_style`; measure it inside that too)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        with matplotlib.rc_context():
-            matplotlib.rcdefaults()  # a user's matplotlibrc must not change the bytes
-            matplotlib.rcParams.update(PLOT_STYLE)
+        with plot_style():
             fig = Figure(figsize=tuple(self.spec["size"]))
             FigureCanvasAgg(fig)
             self.draw(fig, self.spec)
+        return fig
+
+    def render(self) -> bytes:
+        with plot_style():
+            fig = self.figure()
             buf = io.BytesIO()
             fig.savefig(buf, format="png", metadata={"Software": None, PNG_DATA_KEY: self.digest})
         return buf.getvalue()
+
+
+@contextlib.contextmanager
+def plot_style() -> Iterator[None]:
+    """matplotlib's defaults plus :data:`PLOT_STYLE`: a user's matplotlibrc must not change the bytes."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(PLOT_STYLE)
+        yield
+
+
+#: Margin around everything drawn, and the least width of the plotting area (inches).
+PAD_IN = 0.08
+MIN_AXES_WIDTH_IN = 4.2
+
+
+def fit_to_labels(fig: Any, ax: Any) -> None:
+    """Margins from what is drawn around the axes (tick labels, title, legend, value labels): every
+    one inside the figure, however long the model names. The figure widens when the labels would
+    leave the bars less than ``MIN_AXES_WIDTH_IN``; its height stays unless the decorations need more."""
+    renderer = fig.canvas.get_renderer()
+    for _ in range(3):  # the tick labels do not change with the margins; a second pass settles rounding
+        dpi = fig.dpi
+        box, area = ax.get_tightbbox(renderer), ax.get_window_extent(renderer)
+        left = (area.x0 - box.x0) / dpi + PAD_IN
+        right = (box.x1 - area.x1) / dpi + PAD_IN
+        top = (box.y1 - area.y1) / dpi + PAD_IN
+        bottom = (area.y0 - box.y0) / dpi + PAD_IN
+        width, height = fig.get_size_inches()
+        width = max(width, left + right + MIN_AXES_WIDTH_IN)
+        height = max(height, top + bottom + 0.5)
+        fig.set_size_inches(width, height)
+        fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height)
 
 
 def _bar_spec(title: str, groups: list[str], series: list[dict[str, Any]], xlabel: str) -> dict[str, Any]:
@@ -78,13 +117,15 @@ def _draw_bars(fig: Any, spec: dict[str, Any]) -> None:
             ax.text(hi + 0.01, y, f"{v:.3f}{mark}", va="center", fontsize=6.5)
     ax.set_yticks(range(len(groups)), labels=groups)
     ax.invert_yaxis()
-    ax.set_xlim(min(0.0, min(lows) - 0.05), 1.15)
+    lo, hi = min(0.0, min(lows) - 0.05), 1.15
+    ax.set_xlim(lo, hi)
+    ax.set_xticks([t for t in ax.get_xticks() if lo - 1e-9 <= t <= hi + 1e-9])  # only the ticks drawn
     ax.set_xlabel(spec["xlabel"])
     ax.set_title(spec["title"], loc="left")
     ax.axvline(0, color="#888888", lw=0.6)
     if len(series) > 1:
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(series), frameon=False, borderaxespad=0.2)
-    fig.subplots_adjust(left=0.34, right=0.98, top=1 - 0.35 / spec["size"][1], bottom=0.45 / spec["size"][1])
+    fit_to_labels(fig, ax)
 
 
 def _ci(cell: Cell | None) -> list[float] | None:
