@@ -205,7 +205,7 @@ def test_mteb_task_offline_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path
     assert not list(out.rglob("SciFact.json"))
 
 
-def test_threads_benchmark_loads_the_default_offline_model(capsys: pytest.CaptureFixture) -> None:
+def test_threads_benchmark_loads_the_default_offline_model(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """benchmarks/threads.py with its default model (an offline package) encodes and times each thread count."""
     import importlib.util
 
@@ -220,7 +220,8 @@ def test_threads_benchmark_loads_the_default_offline_model(capsys: pytest.Captur
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     threads = torch.get_num_threads()
-    module.main(["--n", "4"])
+    monkeypatch.setattr("sys.argv", ["threads.py", "--n", "4"])  # as `python benchmarks/threads.py --n 4`
+    module.main()
     out = capsys.readouterr().out
     assert f"4 passages, {os.cpu_count()} cores, model {DEFAULT_MODEL} ({PROVIDERS[DEFAULT_MODEL].folder()})" in out
     assert "threads=1: " in out
