@@ -317,6 +317,18 @@ def quiet_progress() -> None:
         datasets.disable_progress_bars()
     except ImportError:  # pragma: no cover
         pass
+    # some libraries (bm25s) pass disable=False explicitly, which TQDM_DISABLE does not override
+    import tqdm.std
+
+    if not getattr(tqdm.std.tqdm.__init__, "_medbench_quiet", False):
+        original = tqdm.std.tqdm.__init__
+
+        def quiet_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            kwargs["disable"] = True
+            original(self, *args, **kwargs)
+
+        quiet_init._medbench_quiet = True  # type: ignore[attr-defined]
+        tqdm.std.tqdm.__init__ = quiet_init  # type: ignore[method-assign]
 
 
 INTERRUPTED = ("\ninterrupted: finished tasks are kept in results/; training checkpoints are kept "
