@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -134,3 +132,13 @@ def test_quiet_shows_no_progress_bars_or_loading_notices(tasks_root: Path, tiny_
         for noise in ("Loading weights", "Standardizing", "it/s]", "%|"):
             assert noise not in err, (model, noise, err)
         assert "TinyRetrieval" in out
+
+
+def test_an_unwritable_leaderboard_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from medbench.cli_board import leaderboard
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    result = CliRunner().invoke(leaderboard, ["--results-dir", str(REPO / "results"), "--out", str(blocker / "board")])
+    assert result.exit_code == 1 and "cannot write the leaderboard to" in result.output and "is a file" in result.output
+    assert "Traceback" not in result.output

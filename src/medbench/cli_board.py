@@ -54,6 +54,10 @@ def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[st
     from .tasks import env_tasks_dirs
 
     chosen = parse_formats(formats)
+    if not check:
+        from .store import check_writable
+
+        check_writable(out_dir, "the leaderboard", "--out")
     report = build(list(results_dirs) or [Path("results")], out_dir, formats=chosen, check=check,
                    tasks_dirs=[*env_tasks_dirs(), *tasks_dirs])
     for note in report.board.notes:
