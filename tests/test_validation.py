@@ -290,3 +290,14 @@ def test_past_the_problem_limit_a_broken_task_yaml_is_still_rejected(tmp_path: P
     lines = result.output.splitlines()
     assert sum("unknown document id" in line for line in lines) == 50  # the first 50 are shown
     assert "11 more problems not shown; fix these first" in result.output  # 10 more of a, 1 of b
+
+
+def test_a_reference_that_is_not_a_web_address_is_caught_at_validation(tmp_path: Path) -> None:
+    """mteb accepts only URLs there: caught by `tasks validate`, not later inside a run."""
+    from medbench.errors import TaskFormatError
+    from medbench.tasks import discover
+
+    write_retrieval(tmp_path / "t", yaml_text="name: RefT\ntype: retrieval\ndescription: x\nlanguages: [de]\n"
+                    "license: apache-2.0\nreference: docs/card.md\n")
+    with pytest.raises(TaskFormatError, match=r"task.yaml:6: reference: expected a URL"):
+        discover([tmp_path / "t"], include_builtin=False)

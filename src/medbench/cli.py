@@ -276,7 +276,9 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     where = output_dir / "results"
     for task, why in report.skipped.items():
         click.echo(f"skipped {task}: {why}")
-    click.echo(f"\n{len(report.ran)} task(s) run, {len(report.cached)} reused from {where} in {report.seconds:.1f}s")
+    click.echo(f"\n{len(report.ran)} task(s) computed, {len(report.cached)} reused from {where} in {report.seconds:.1f}s")
+    if report.cached and not report.ran:
+        click.echo("(every result was stored already; --overwrite or a fresh --output-dir computes them again)")
 
 
 def _is_mteb_task(name: str) -> bool:

@@ -75,7 +75,8 @@ def format_table(rows: list[Row], fmt: str = "github") -> str:
 
     table = [
         [r.task, r.language, r.split, *(f"{r.scores[c]:.4f}" if c in r.scores else "" for c in COLUMNS),
-         "cached" if r.cached else ""]
+         "stored" if r.cached else "computed"]
         for r in sorted(rows, key=lambda r: (r.task, r.language, r.split))
     ]
-    return tabulate(table, headers=["Task", "Lang", "Split", *COLUMNS, ""], tablefmt=fmt, disable_numparse=True)
+    # "Result": stored = reused from results/ (same model revision and task data), computed = by this run
+    return tabulate(table, headers=["Task", "Lang", "Split", *COLUMNS, "Result"], tablefmt=fmt, disable_numparse=True)

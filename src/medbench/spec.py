@@ -192,6 +192,8 @@ def load_spec(folder: Path, problems: ProblemCollector) -> TaskSpec | None:
     for key in ("license", "reference", "annotations_creators", "sample_creation", "bibtex_citation"):
         if key in raw and not isinstance(raw[key], str):
             bad(key)
+    if isinstance(raw.get("reference"), str) and not re.match(r"https?://\S+$", raw["reference"]):
+        bad("reference")  # mteb accepts only a web address; a data card path goes into the description
     for key in ("domains", "dialect", "task_subtypes"):
         if key in raw and not (isinstance(raw[key], list) and all(isinstance(v, str) for v in raw[key])):
             bad(key)
