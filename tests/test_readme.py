@@ -167,3 +167,20 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
     assert "ok  WardNotesDE (retrieval)" in done.stdout
     assert "| WardNotesDE" in done.stdout and "computed" in done.stdout
     assert list((tmp_path / "results").glob("*/*/WardNotesDE.json"))
+
+
+def test_what_you_get_is_the_real_output_of_the_first_command(monkeypatch) -> None:
+    """The README shows what `medbench run` prints on a fresh clone (the committed results, reused)."""
+    import re as _re
+
+    from medbench.cli import cli
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("$ HF_HUB_OFFLINE=1 medbench run\n", text.index("## What you get")) + len("$ HF_HUB_OFFLINE=1 medbench run\n")
+    shown = text[start:text.index("```", start)]
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    real = result.stdout
+    seconds = _re.compile(r"in \d+\.\ds")
+    assert seconds.sub("in Xs", real) == seconds.sub("in Xs", shown)
