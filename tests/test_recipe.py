@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 from medbench.errors import MedbenchError, TaskFormatError
-from medbench.recipe import available_recipes, find_recipe, load_recipe
+from medbench.train.recipe import available_recipes, find_recipe, load_recipe
 
 GOOD = """\
 name: tiny-finetune

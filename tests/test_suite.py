@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from medbench.leakage import find_overlaps
+from medbench.train.leakage import find_overlaps
 from medbench.tasks import builtin_tasks_dir, discover
 
 LANGS = ("DE", "EN")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_jsonl
-from medbench.recipe import load_recipe
+from medbench.train.recipe import load_recipe
 from medbench.results import Row
 from medbench.tasks import discover
 
@@ -160,7 +160,7 @@ def test_resume_after_interrupt(workdir: Path) -> None:
 
 
 def test_leakage_check_stops_on_a_copied_test_query(workdir: Path) -> None:
-    from medbench.cli_train import main_group
+    from medbench.cli.train import main_group
 
     rows = [{"question": q, "answer": a} for q, a in PAIRS] + [
         {"question": "Tumor im rechten Oberlappen", "answer": "Raumforderung im rechten Oberlappen der Lunge."}]
@@ -183,7 +183,7 @@ def test_leakage_check_stops_on_a_copied_test_query(workdir: Path) -> None:
 
 def test_training_data_problems_are_reported_with_file_and_line(workdir: Path) -> None:
     from medbench.errors import TaskFormatError
-    from medbench.train_data import load_phase_data
+    from medbench.train.data import load_phase_data
 
     (workdir / "bad.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "score": 7}\n{"sentence1": "a"\n',
                                        encoding="utf-8")
@@ -199,7 +199,7 @@ def test_training_data_problems_are_reported_with_file_and_line(workdir: Path) -
 
 
 def test_task_training_splits_are_normalised(workdir: Path) -> None:
-    from medbench.train_data import load_phase_data
+    from medbench.train.data import load_phase_data
 
     tasks = {t.spec.name: t for t in discover()}
     recipe_path = workdir / "r.yaml"
@@ -211,7 +211,7 @@ def test_task_training_splits_are_normalised(workdir: Path) -> None:
 
 
 def test_compare_rows_pairs_base_and_tuned() -> None:
-    from medbench.loop import compare_rows, format_comparison
+    from medbench.train.loop import compare_rows, format_comparison
 
     base = [Row("R", "Retrieval", "de", "test", {"nDCG@10": 0.5, "Recall@5": 0.4}),
             Row("S", "STS", "en", "test", {"Spearman": 0.3}),

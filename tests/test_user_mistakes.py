@@ -135,7 +135,7 @@ def test_quiet_shows_no_progress_bars_or_loading_notices(tasks_root: Path, tiny_
 
 
 def test_an_unwritable_leaderboard_folder_is_a_clear_error(tmp_path: Path) -> None:
-    from medbench.cli_board import leaderboard
+    from medbench.cli.board import leaderboard
 
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")

@@ -16,7 +16,7 @@ __all__ = ["__version__", "get_benchmark", "load_tasks"]
 
 def load_tasks(*args: Any, **kwargs: Any) -> list[Any]:
     """The medbench tasks as mteb task objects; see :func:`medbench.tasks.load_tasks`."""
-    from .tasks import load_tasks as _load
+    from medbench.tasks import load_tasks as _load
 
     return _load(*args, **kwargs)
 
@@ -28,6 +28,6 @@ def get_benchmark(languages: Any = None) -> Any:
         >>> import mteb, medbench
         >>> mteb.evaluate(model, medbench.get_benchmark())  # doctest: +SKIP
     """
-    from .tasks import get_benchmark as _get
+    from medbench.tasks import get_benchmark as _get
 
     return _get(languages)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, per_item, store
-from .data import TaskData
-from .errors import MedbenchError
-from ._process import quiet_library_notices, torch_threads
-from .models import ModelRef, load_model, portable_location, portable_path
-from .results import Row, read_result, result_path, rows_from_result
-from .tasks import filter_languages, to_mteb_task
+from medbench import __version__, per_item, store
+from medbench.tasks.data import TaskData
+from medbench.errors import MedbenchError
+from medbench._process import quiet_library_notices, torch_threads
+from medbench.models import ModelRef, load_model, portable_location, portable_path
+from medbench.results import Row, read_result, result_path, rows_from_result
+from medbench.tasks import filter_languages, to_mteb_task
 
 log = logging.getLogger(__name__)
 RUN_LOG = store.RUN_LOG
@@ -222,7 +222,7 @@ def _mteb_task(name: str, languages: Sequence[str] | None) -> Any:
     except Exception as exc:
         raise MedbenchError(f"unknown task {name!r}: not a medbench task and not an mteb task ({str(exc).splitlines()[0]})") from None
     if languages:
-        from .spec import LANGUAGES
+        from medbench.tasks.spec import LANGUAGES
 
         try:
             task = task.filter_languages([LANGUAGES.get(lang, lang).split("-")[0] for lang in languages])

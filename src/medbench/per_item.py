@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .data import TaskData
+from medbench.tasks.data import TaskData
 
 FOLDER = "per_item"
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from .errors import MedbenchError
-from .leaderboard import (
+from medbench.errors import MedbenchError
+from medbench.leaderboard import (
     METRICS, MISSING, TITLES, Board, Column, ModelResults, build_board, read_model_folder, results_root, task_infos,
 )
 
@@ -59,7 +59,7 @@ def _has_results(folder: Path) -> bool:
 def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
     """The result folder (``<org__model>/<revision>/``) of a result name, ``name@revision``, a result
     folder, or a local model folder (found by its weights' revision)."""
-    from .leaderboard import _canonical
+    from medbench.leaderboard import _canonical
 
     roots = [results_root(Path(d)) for d in results_dirs]
     path = Path(str(model)).expanduser()
@@ -67,7 +67,7 @@ def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
         if (path / "model_meta.json").is_file() and _has_results(path):
             return path
         if (path / "config.json").is_file() or (path / "modules.json").is_file():
-            from .models import weights_revision
+            from medbench.models import weights_revision
 
             revision = weights_revision(path)
             found = sorted(
@@ -126,13 +126,13 @@ def find_local_paths(files: dict[str, bytes]) -> list[tuple[str, str]]:
 
 
 def builtin_task_names() -> set[str]:
-    from .tasks import builtin_task_names as names
+    from medbench.tasks import builtin_task_names as names
 
     return names()
 
 
 def _public_mteb_tasks() -> set[str]:
-    from .tasks import mteb_task_names
+    from medbench.tasks import mteb_task_names
 
     return mteb_task_names()
 
@@ -239,14 +239,14 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     Examples:
         >>> publish("medbench/minilm-clinical", "results", "publish").files  # doctest: +SKIP
     """
-    from .tasks import discover
+    from medbench.tasks import discover
 
     dirs = [results_dir] if isinstance(results_dir, (str, Path)) else list(results_dir)
     folder = find_model(model_name_or_folder, dirs)
     model = read_model_folder(folder)
     if model is None:
         raise MedbenchError(f"{folder}: no task results")
-    from .store import check_writable
+    from medbench.store import check_writable
 
     check_writable(Path(out_dir), "the publication", "--out")
     tasks = discover(list(tasks_dirs), include_builtin=include_builtin)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import per_item
-from .results import is_complete, model_dir, read_result, result_path
+from medbench import per_item
+from medbench.results import is_complete, model_dir, read_result, result_path
 
 RUN_LOG = "medbench_runs.jsonl"  # not *.json: mteb's ResultCache reads every *.json as a task result
 WORK_DIR = ".medbench-work"  # beside results/: staging folders and locks (same file system, so renames are atomic)
@@ -37,7 +37,7 @@ def check_writable(folder: Path, what: str = "results", option: str = "--output-
     A clear message and no traceback for a user mistake: an existing file in the way, a folder
     without write permission, a read-only file system.
     """
-    from .errors import MedbenchError
+    from medbench.errors import MedbenchError
 
     folder = Path(folder).absolute()
     existing = folder

@@ -52,34 +52,34 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MedbenchError
-from .model import (  # noqa: F401  (re-exported)
+from medbench.errors import MedbenchError
+from medbench.leaderboard.model import (  # noqa: F401  (re-exported)
     ALPHA, Board, BoardRow, Cell, Column, Comparison, FILE_NAMES, FINETUNE_FILE, FORMATS, LANGUAGE_NAMES,
     METRICS, MISSING, ModelResults, Origin, PLOTS_DIR, PLOT_VERSION, PNG_DATA_KEY, Pair, RESAMPLES, RUN_LOG,
     SEED, TITLES, TaskInfo,
 )
-from .read import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.read import (  # noqa: F401  (re-exported)
     _canonical, load_results, read_model_folder, read_origin, results_root, task_infos,
 )
-from .stats import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.stats import (  # noqa: F401  (re-exported)
     bootstrap_ci, paired_test, spearman_rows, statistic,
 )
-from .rows import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.rows import (  # noqa: F401  (re-exported)
     build_board, compare, mean_columns, means, model_cells,
 )
-from .fmt import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.fmt import (  # noqa: F401  (re-exported)
     COMPARISON_PLOT, EXPLAIN, plot_name,
 )
-from .text import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.text import (  # noqa: F401  (re-exported)
     board_dict, render_csv, render_json, render_markdown, render_tex, tex_escape,
 )
-from .page import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.page import (  # noqa: F401  (re-exported)
     render_html,
 )
-from .plots import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.plots import (  # noqa: F401  (re-exported)
     COLORS, PLOT_STYLE, Plot, fit_to_labels, plot_style, plots, png_text,
 )
-from .files import (  # noqa: F401  (re-exported)
+from medbench.leaderboard.files import (  # noqa: F401  (re-exported)
     SyncReport, parse_formats, render_files, sync_files,
 )
 
@@ -112,7 +112,7 @@ def leaderboard(results_dirs: Sequence[Path | str] = ("results",), out_dir: Path
         >>> report = leaderboard(["results"], "leaderboard")          # doctest: +SKIP
         >>> [r.name for r in report.board.rows][:3]                    # doctest: +SKIP
     """
-    from ..tasks import discover
+    from medbench.tasks import discover
 
     models = load_results(results_dirs)
     if not models:

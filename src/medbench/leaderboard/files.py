@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from ..errors import MedbenchError
-from .model import Board, FILE_NAMES, FORMATS, PLOTS_DIR, PNG_DATA_KEY
-from .text import render_csv, render_json, render_markdown, render_tex
-from .page import render_html
-from .plots import Plot, plots, png_text
+from medbench.errors import MedbenchError
+from medbench.leaderboard.model import Board, FILE_NAMES, FORMATS, PLOTS_DIR, PNG_DATA_KEY
+from medbench.leaderboard.text import render_csv, render_json, render_markdown, render_tex
+from medbench.leaderboard.page import render_html
+from medbench.leaderboard.plots import Plot, plots, png_text
 
 
 def parse_formats(formats: Iterable[str]) -> list[str]:

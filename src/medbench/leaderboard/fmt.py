@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 
-from .model import Board, BoardRow, Column, Comparison, LANGUAGE_NAMES, MISSING, PLOTS_DIR
+from medbench.leaderboard.model import Board, BoardRow, Column, Comparison, LANGUAGE_NAMES, MISSING, PLOTS_DIR
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

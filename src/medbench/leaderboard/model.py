@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 
-from ..spec import LANGUAGES
+from medbench.tasks.spec import LANGUAGES
 
 
 RUN_LOG = "medbench_runs.jsonl"  # written by medbench.evaluate

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from .model import Board, Cell, MISSING, PLOT_VERSION, PNG_DATA_KEY, TITLES
-from .fmt import COMPARISON_PLOT, _cell_groups, _round, plot_name
+from medbench.leaderboard.model import Board, Cell, MISSING, PLOT_VERSION, PNG_DATA_KEY, TITLES
+from medbench.leaderboard.fmt import COMPARISON_PLOT, _cell_groups, _round, plot_name
 
 
 PLOT_STYLE = {

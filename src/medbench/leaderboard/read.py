@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 
-from .. import per_item
-from ..errors import MedbenchError
-from .model import FINETUNE_FILE, ModelResults, Origin, RUN_LOG, TaskInfo
+from medbench import per_item
+from medbench.errors import MedbenchError
+from medbench.leaderboard.model import FINETUNE_FILE, ModelResults, Origin, RUN_LOG, TaskInfo
 
 
 def task_infos(tasks: Iterable[Any]) -> dict[str, TaskInfo]:
-    """:class:`TaskInfo` of checked tasks (``medbench.data.TaskData``, e.g. from ``tasks.discover``)."""
+    """:class:`TaskInfo` of checked tasks (``medbench.tasks.data.TaskData``, e.g. from ``tasks.discover``)."""
     out = {}
     for t in tasks:
         spec = t.spec
@@ -104,7 +104,7 @@ def _same_weights(folder: Path, info: dict[str, Any], revision: str) -> bool:
 
     if isinstance(info.get("revision"), str) and matches(info["revision"]):
         return True
-    from ..models import weights_revision
+    from medbench.models import weights_revision
 
     try:
         return matches(weights_revision(folder))
@@ -115,7 +115,7 @@ def _same_weights(folder: Path, info: dict[str, Any], revision: str) -> bool:
 def _canonical(name: str) -> str:
     """The result name of a base model as ``medbench run --model`` names it: aliases resolved, a
     folder path as ``local/<folder name>`` (never a local path on the board)."""
-    from ..offline import ALIASES
+    from medbench.models.providers import ALIASES
 
     if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
         return f"local/{Path(name.rstrip('/')).name}"

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .model import Board, BoardRow, Cell, Column, Comparison, METRICS, ModelResults, Origin, Pair, RESAMPLES, TaskInfo, _CODE_OF
-from .stats import _item_data, _rng, bootstrap_ci, paired_test, statistic
+from medbench.leaderboard.model import Board, BoardRow, Cell, Column, Comparison, METRICS, ModelResults, Origin, Pair, RESAMPLES, TaskInfo, _CODE_OF
+from medbench.leaderboard.stats import _item_data, _rng, bootstrap_ci, paired_test, statistic
 
 
 def _language(entry: dict[str, Any], info: TaskInfo | None) -> str:

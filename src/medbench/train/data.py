@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import TaskData
-from .errors import MedbenchError, ProblemCollector
-from .leakage import Overlap, find_overlaps
-from .recipe import CONTRASTIVE, DataSpec, PhaseSpec, Recipe
+from medbench.tasks.data import TaskData
+from medbench.errors import MedbenchError, ProblemCollector
+from medbench.train.leakage import Overlap, find_overlaps
+from medbench.train.recipe import CONTRASTIVE, DataSpec, PhaseSpec, Recipe
 
 LAYOUTS = {
     "pairs": ("anchor", "positive"),

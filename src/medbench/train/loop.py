@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import TaskData
-from .evaluate import RunReport
-from .recipe import Recipe
-from .results import COLUMNS, Row
+from medbench.tasks.data import TaskData
+from medbench.evaluate import RunReport
+from medbench.train.recipe import Recipe
+from medbench.results import COLUMNS, Row
 
 RESULT_ORG = "medbench"
 
@@ -118,10 +118,10 @@ def run_loop(
     Returns:
         Both runs, the training result and the comparison rows.
     """
-    from .evaluate import run as evaluate
-    from .models import resolve_model
-    from .train import train
-    from .train_data import check_leakage, load_phase_data
+    from medbench.evaluate import run as evaluate
+    from medbench.models import resolve_model
+    from medbench.train.trainer import train
+    from medbench.train.data import check_leakage, load_phase_data
 
     start = time.perf_counter()
     prompts = recipe.prompts or {}

@@ -32,12 +32,12 @@ from typing import Any
 
 import yaml
 
-from . import __version__
-from .data import TaskData
-from .models import weights_revision
-from .recipe import Recipe, load_recipe
-from .train_data import TrainingSet, check_leakage, load_phase_data
-from .train_steps import barrier, echo_stdout, is_main_process, load_st, model_location, resolve_device, run_phase
+from medbench import __version__
+from medbench.tasks.data import TaskData
+from medbench.models import weights_revision
+from medbench.train.recipe import Recipe, load_recipe
+from medbench.train.data import TrainingSet, check_leakage, load_phase_data
+from medbench.train.steps import barrier, echo_stdout, is_main_process, load_st, model_location, resolve_device, run_phase
 
 CHECKPOINTS = ".checkpoints"
 INFO_FILE = "medbench.json"
@@ -117,7 +117,7 @@ def train(
     """Train a recipe's phases in order and save ``models/<name>/``.
 
     Args:
-        recipe: A validated recipe (:func:`medbench.recipe.load_recipe`).
+        recipe: A validated recipe (:func:`medbench.train.recipe.load_recipe`).
         tasks: Every known task: the recipe's ``task:`` data comes from these, and all of them
             are evaluation tasks that training texts must not repeat.
         models_dir: Where the model (and ``.checkpoints/``) go.
@@ -306,8 +306,8 @@ def model_card(info: dict[str, Any]) -> str:
 def prepare(recipe: str | Path, overrides: Sequence[str] = (), tasks_dirs: Sequence[Path | str] = (),
             language: str = "en") -> tuple[Recipe, list[TaskData]]:
     """Find and check a recipe against every known task (built-in, ``MEDBENCH_TASKS_PATH`` and ``tasks_dirs``)."""
-    from .recipe import find_recipe
-    from .tasks import discover, env_tasks_dirs
+    from medbench.train.recipe import find_recipe
+    from medbench.tasks import discover, env_tasks_dirs
 
     path = find_recipe(recipe)
     tasks = discover([*env_tasks_dirs(), *tasks_dirs], language=language)

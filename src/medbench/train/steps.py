@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import TaskData
-from .errors import MedbenchError
-from .models import resolve_model
-from .recipe import CONTRASTIVE, PhaseSpec, TrainingSettings
-from .train_data import TrainingSet, split_dev, to_dataset
+from medbench.tasks.data import TaskData
+from medbench.errors import MedbenchError
+from medbench.models import resolve_model
+from medbench.train.recipe import CONTRASTIVE, PhaseSpec, TrainingSettings
+from medbench.train.data import TrainingSet, split_dev, to_dataset
 
 
 def is_main_process() -> bool:
@@ -78,7 +78,7 @@ def resolve_precision(wanted: str, device: str, echo: Callable[[str], None] = la
 
 def model_location(model: str, echo: Callable[[str], None]) -> tuple[str, Any]:
     """What SentenceTransformer loads for ``model`` (as `medbench run --model` understands it), and its ModelRef."""
-    from .offline import PROVIDERS
+    from medbench.models.providers import PROVIDERS
 
     ref = resolve_model(model)
     if ref.is_bm25:

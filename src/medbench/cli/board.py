@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .clickutil import CONTEXT, user_errors
+from medbench.cli._util import CONTEXT, user_errors
 
 
 results_dir_option = click.option(
@@ -50,12 +50,12 @@ def leaderboard(results_dirs: tuple[Path, ...], out_dir: Path, formats: tuple[st
       medbench leaderboard --format md,csv
       medbench leaderboard --check          # in CI: exit 1 when leaderboard/ is out of date
     """
-    from .leaderboard import leaderboard as build, parse_formats
-    from .tasks import env_tasks_dirs
+    from medbench.leaderboard import leaderboard as build, parse_formats
+    from medbench.tasks import env_tasks_dirs
 
     chosen = parse_formats(formats)
     if not check:
-        from .store import check_writable
+        from medbench.store import check_writable
 
         check_writable(out_dir, "the leaderboard", "--out")
     report = build(list(results_dirs) or [Path("results")], out_dir, formats=chosen, check=check,
@@ -110,8 +110,8 @@ def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dir
       medbench publish ./models/minilm-clinical --out publish
       medbench publish medbench/minilm-clinical@3f2a9c1b0d4e --results-dir results
     """
-    from .publish import publish as write
-    from .tasks import env_tasks_dirs
+    from medbench.publish import publish as write
+    from medbench.tasks import env_tasks_dirs
 
     report = write(model, list(results_dirs) or [Path("results")], out_dir, tasks_dirs=[*env_tasks_dirs(), *tasks_dirs],
                    allow_private=allow_private)

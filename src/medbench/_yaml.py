@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ProblemCollector
+from medbench.errors import ProblemCollector
 
 
 def node_lines(node: yaml.Node | None, path: tuple = (), out: dict | None = None,

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ProblemCollector
+from medbench.errors import ProblemCollector
 
 TASK_FILE = "task.yaml"
 TASK_TYPES = ("retrieval", "sts")

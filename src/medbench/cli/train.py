@@ -3,8 +3,8 @@
 ``cli.py`` registers both commands. This module also runs on its own, which is how several
 GPUs train one recipe (every process runs the same command; only rank 0 writes the model)::
 
-    accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
-    torchrun --nproc_per_node 4 -m medbench.cli_train train trainers/miracle-german.yaml
+    accelerate launch --multi_gpu --num_processes 4 -m medbench.cli.train train trainers/miracle-german.yaml
+    torchrun --nproc_per_node 4 -m medbench.cli.train train trainers/miracle-german.yaml
 
 Importing this module stays cheap: no torch, mteb or sentence-transformers at import time.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from .clickutil import CONTEXT, UserErrorGroup
-from .errors import MedbenchError
+from medbench.cli._util import CONTEXT, UserErrorGroup
+from medbench.errors import MedbenchError
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -66,10 +66,10 @@ def train(recipe: str, overrides: tuple[str, ...], allow_overlap: bool, fresh: b
       medbench train cpu-quick
       medbench train trainers/mpnet-medical.yaml --set training.max_steps=2
       medbench train my-recipe.yaml --tasks-dir ./my_tasks --set phases.0.training.learning_rate=1e-4
-      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
+      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli.train train trainers/miracle-german.yaml
     """
-    from .train import prepare
-    from .train import train as run_train
+    from medbench.train.trainer import prepare
+    from medbench.train.trainer import train as run_train
 
     parsed, tasks = prepare(recipe, overrides, tasks_dirs, language)
     echo = lambda s: click.echo(s, err=True)  # noqa: E731
@@ -104,9 +104,9 @@ def loop(recipe: str, overrides: tuple[str, ...], allow_overlap: bool, fresh: bo
       medbench loop trainers/cpu-quick.yaml --languages de --output-dir /tmp/loop-out --models-dir /tmp/loop-models
       medbench loop my-recipe.yaml --tasks-dir ./my_tasks --tasks WardNotesDE
     """
-    from .loop import format_comparison, run_loop
-    from .tasks import select, suggest
-    from .train import prepare
+    from medbench.train.loop import format_comparison, run_loop
+    from medbench.tasks import select, suggest
+    from medbench.train.trainer import prepare
 
     parsed, tasks = prepare(recipe, overrides, tasks_dirs, language)
     names = _split_list(task_names)
@@ -140,9 +140,9 @@ def main_group() -> None:
 
     \b
     Examples:
-      python -m medbench.cli_train train cpu-quick
-      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli_train train trainers/miracle-german.yaml
-      torchrun --nproc_per_node 2 -m medbench.cli_train train trainers/miracle-german.yaml
+      python -m medbench.cli.train train cpu-quick
+      accelerate launch --multi_gpu --num_processes 4 -m medbench.cli.train train trainers/miracle-german.yaml
+      torchrun --nproc_per_node 2 -m medbench.cli.train train trainers/miracle-german.yaml
     """
 
 

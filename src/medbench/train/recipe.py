@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from .errors import MedbenchError, ProblemCollector
-from .yamlcheck import Checker, apply_overrides, node_lines, show
+from medbench.errors import MedbenchError, ProblemCollector
+from medbench._yaml import Checker, apply_overrides, node_lines, show
 
 RECIPES_DIR = "trainers"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
@@ -528,10 +528,10 @@ def _data(check: Checker, where: tuple, entry: Any, path: Path, known_tasks: set
 
 def builtin_recipes_dir() -> Path:
     """``trainers/`` of a source checkout (or packaged beside the code)."""
-    packaged = Path(__file__).parent / "_builtin_trainers"
+    packaged = Path(__file__).parents[1] / "_builtin_trainers"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / RECIPES_DIR
+    return Path(__file__).resolve().parents[3] / RECIPES_DIR
 
 
 def recipe_dirs() -> list[Path]:

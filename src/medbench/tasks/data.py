@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import ProblemCollector
-from .spec import TaskSpec
+from medbench.errors import ProblemCollector
+from medbench.tasks.spec import TaskSpec
 
 Qrels = dict[str, dict[str, int]]
 

@@ -1,0 +1,222 @@
+"""Loading a resolved model the way mteb does, wrapped so that each distinct text is encoded once per run.
+
+In: a :class:`~medbench.models.resolve.ModelRef` (what to load, under which name and revision).
+Out: an mteb encoder (``EncoderProtocol``) for ``mteb.evaluate``, its ``mteb_model_meta`` named by the ref.
+Next: :mod:`medbench.evaluate` runs it on the tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import MedbenchError
+from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS
+from medbench.models.resolve import ModelRef, _registry_names, registered_meta, weights_revision
+
+
+def check_device(device: str) -> None:
+    """Fail at once, with the devices that exist, when ``--device`` names one this machine or torch lacks."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise MedbenchError(f"--device {device!r} is not a device name; here: {', '.join(available_devices())}") from None
+    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if parsed.type in backend:
+        module = backend[parsed.type]
+        if module is None or not module.is_available():
+            build = " (this torch is a CPU-only build)" if parsed.type == "cuda" and torch.version.cuda is None else ""
+            raise MedbenchError(f"--device {device}: no {parsed.type} device is available{build}; "
+                                f"here: {', '.join(available_devices())}")
+        if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise MedbenchError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s); "
+                                f"here: {', '.join(available_devices())}")
+    elif parsed.type != "cpu":
+        raise MedbenchError(f"--device {device}: medbench runs on cpu, cuda or mps; here: {', '.join(available_devices())}")
+
+
+def available_devices() -> list[str]:
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def _hub_commit(model_id: str) -> str | None:
+    """The commit of ``model_id`` that the Hugging Face cache holds (after loading it), or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    for filename in ("modules.json", "config.json"):
+        found = try_to_load_from_cache(model_id, filename)
+        if isinstance(found, str):
+            commit = Path(found).parent.name
+            if re.fullmatch(r"[0-9a-f]{40}", commit):
+                return commit
+    return None
+
+
+def parameters_revision(module: Any) -> str:
+    """A hash of every byte of every parameter and buffer (the last resort when no file or commit pins a model)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        digest.update(key.encode() + b"\0" + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch_uint8()).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def torch_uint8() -> Any:
+    import torch
+
+    return torch.uint8
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def _check_offline_cache(ref: ModelRef) -> None:
+    """With the hub switched off, a hub model that is not in the cache fails at once, with close names."""
+    if ref.source != "hub" or not _offline() or Path(ref.location).is_dir() or _hub_commit(ref.location):
+        return
+    provider = PROVIDERS.get(ref.name)
+    if provider is not None:
+        raise MedbenchError(f"model {ref.name!r} is not installed and HF_HUB_OFFLINE=1 forbids downloading it. "
+                            f"Install it offline with: {provider.install}")
+    raise MedbenchError(
+        f"model {ref.name!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading it."
+        + suggest_model(ref.name)
+        + " Offline, use an offline package (`medbench models list`) or a local model folder."
+    )
+
+
+def suggest_model(name: str) -> str:
+    """`` Did you mean ...?`` from mteb's registry and medbench's offline models."""
+    import difflib
+
+    known = sorted(set(PROVIDERS) | set(ALIASES) | _registry_names())
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)
+    if not close:  # compare the part after the organisation too (all-MiniLM-L6-v3 -> .../all-MiniLM-L6-v2)
+        tails = {k.split("/")[-1].lower(): k for k in known}
+        close = [tails[c].lower() for c in difflib.get_close_matches(name.split("/")[-1].lower(), list(tails), n=3, cutoff=0.75)]
+    return f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
+
+
+def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None) -> Any:
+    """Load the encoder for ``ref`` the way mteb does, and name it with ``ref``'s name and revision.
+
+    A model that mteb's registry knows (``ref.mteb_name``) is built by mteb's own loader with mteb's
+    loader arguments, so prompts, instructions per task type, similarity function, max length and
+    pooling are exactly MTEB's; only the place the weights come from may differ (an offline package's
+    folder instead of the hub). Other models (local folders, unregistered hub ids) are wrapped in
+    mteb's ``SentenceTransformerEncoderWrapper``, which uses the prompts and similarity saved with
+    the model. ``--query-prompt``/``--document-prompt`` replace the model's prompts. Either way the
+    underlying sentence-transformers model encodes each distinct text once per run.
+    """
+    if ref.is_bm25:
+        import mteb
+
+        return mteb.get_model(BM25_NAME)
+    _check_offline_cache(ref)
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
+    local = Path(location).is_dir()
+    meta = registered_meta(ref.mteb_name) if ref.mteb_name else None
+    try:
+        if meta is not None and (not ref.prompt_override or meta.loader is SentenceTransformerEncoderWrapper):
+            kwargs = dict(meta.loader_kwargs)
+            if ref.prompt_override:
+                kwargs["model_prompts"] = ref.prompts
+            if device is not None:
+                kwargs["device"] = device
+            model = meta.loader(location, revision=None if local else ref.load_revision, **kwargs)
+            meta = meta.model_copy(update={"loader_kwargs": kwargs})
+        else:
+            from sentence_transformers import SentenceTransformer
+
+            st = SentenceTransformer(location, device=device, revision=None if local else ref.load_revision)
+            model = SentenceTransformerEncoderWrapper(st, model_prompts=ref.prompts if ref.prompt_override else None)
+            meta = model.mteb_model_meta
+    except OSError as exc:
+        hint = ""
+        if ref.source == "hub":
+            provider = PROVIDERS.get(ref.name)
+            hint = (
+                f" Offline? Install it with: {provider.install}" if provider
+                else " Is the Hugging Face hub reachable? Offline, pass a local model folder instead."
+            )
+        raise MedbenchError(f"could not load model {ref.name!r} from {ref.location}: {str(exc).splitlines()[0]}.{hint}") from None
+    st = getattr(model, "model", None)
+    if not ref.revision:  # an unregistered hub model: its commit, else every byte of its weights
+        ref.revision = _hub_commit(location) or (weights_revision(Path(location)) if local else parameters_revision(st))
+    if st is not None and hasattr(st, "encode"):
+        memoize_encoding(st)
+    update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
+    if ref.source == "local":
+        try:
+            from medbench.lineage import model_meta_updates
+        except ImportError:  # pragma: no cover - until the trainer's lineage module lands
+            model_meta_updates = None
+        if model_meta_updates is not None:
+            update.update(model_meta_updates(Path(location)))
+    model.mteb_model_meta = meta.model_copy(update=update)
+    return model
+
+
+def memoize_encoding(st: Any) -> Any:
+    """Encode each distinct text once per run, whatever task asks for it.
+
+    Tasks often share texts (the cross-patient and patient-centred tasks share their corpus and
+    queries); mteb encodes per task. The memo is keyed by method (query / document / plain),
+    every argument that changes the output (prompt, normalisation, precision) and the text.
+    """
+    import numpy as np
+
+    memo: dict[tuple, Any] = {}
+    ignored = {"batch_size", "show_progress_bar"}
+    for method in ("encode", "encode_query", "encode_document"):
+        original = getattr(st, method, None)
+        if original is None:
+            continue
+
+        def encode(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
+            key = next((k for k in ("inputs", "sentences") if k in kwargs), None)
+            sentences = kwargs.pop(key) if key else (args[0] if len(args) == 1 else None)
+            if (
+                not isinstance(sentences, list) or not all(isinstance(x, str) for x in sentences)
+                or kwargs.get("convert_to_tensor")
+                or kwargs.get("output_value", "sentence_embedding") != "sentence_embedding"
+            ):
+                if key:
+                    kwargs[key] = sentences
+                return _original(*args, **kwargs)
+            settings = (_method, repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)))
+            missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
+            if missing:
+                vectors = _original(missing, **kwargs)
+                for text, vector in zip(missing, vectors, strict=True):
+                    memo[(settings, text)] = vector
+            rows = [memo[(settings, x)] for x in sentences]
+            if not rows:
+                return _original(sentences, **kwargs)
+            if isinstance(rows[0], np.ndarray):
+                return np.stack(rows)
+            import torch
+
+            return torch.stack(rows)
+
+        setattr(st, method, encode)
+    return st

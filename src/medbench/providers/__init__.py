@@ -1,1 +1,0 @@
-"""Converters that turn models shipped in PyPI packages into sentence-transformers folders."""
