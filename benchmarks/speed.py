@@ -67,12 +67,10 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from medbench.models import resolve_model
-    from medbench.models.providers import PROVIDERS
-
     if args.threads:
         torch.set_num_threads(args.threads)
     ref = resolve_model(args.model)
-    location = str(PROVIDERS[ref.name].folder()) if ref.source == "package" else ref.location
+    location = ref.weights_location()
     model = SentenceTransformer(location, device="cpu")
     prompts = ref.prompts or {}
     texts = distinct_texts()

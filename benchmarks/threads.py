@@ -27,16 +27,12 @@ def model_location(model: str, echo=lambda s: print(s, file=sys.stderr)) -> tupl
     """
     from medbench.errors import MedbenchError
     from medbench.models import resolve_model
-    from medbench.models.providers import PROVIDERS
 
     ref = resolve_model(model)
     if ref.is_bm25:
         raise MedbenchError(f"{model}: BM25 has no encoder; threads.py measures neural encoders")
-    if ref.source == "package":
-        return str(PROVIDERS[ref.name].folder(echo)), None
-    if Path(ref.location).is_dir():
-        return ref.location, None
-    return ref.location, ref.load_revision
+    location = ref.weights_location(echo)
+    return location, None if Path(location).is_dir() else ref.load_revision
 
 
 def passages(n: int) -> list[str]:

@@ -6,6 +6,8 @@ A task whose stored result already covers the same model revision and the same t
 
 from __future__ import annotations
 
+from medbench.results import FINETUNE_CARD
+
 import datetime as _dt
 import json
 import logging
@@ -46,10 +48,6 @@ def _subsets(data: TaskData, languages: Sequence[str] | None) -> list[str]:
     if not data.spec.multilingual:
         return ["default"]
     return [lang for lang in data.spec.languages if not languages or lang in languages]
-
-
-def _subset_language(data: TaskData) -> dict[str, str]:
-    return {lang: lang for lang in data.spec.languages} if data.spec.multilingual else {"default": data.spec.languages[0]}
 
 
 def run(
@@ -209,8 +207,7 @@ def _after_commit_step(step: str) -> None:
     """Called after each step of writing a result (the tests kill the process here)."""
 
 def _rows(stored: dict[str, Any], data: TaskData, languages: Sequence[str] | None, cached: bool = False) -> list[Row]:
-    ttype = "Retrieval" if data.spec.type == "retrieval" else "STS"
-    rows = rows_from_result(stored, ttype, _subset_language(data), cached=cached)
+    rows = rows_from_result(stored, data.mteb_type, data.subset_languages, cached=cached)
     return [r for r in rows if r.split in data.spec.splits and (not languages or r.language in languages)]
 
 
@@ -239,7 +236,7 @@ def _log_entry(ref: ModelRef, task: str) -> dict[str, Any]:
         "medbench_version": __version__,
         "model": ref.describe(),
     }
-    card = Path(ref.location) / "medbench.json" if ref.source == "local" else None
+    card = Path(ref.location) / FINETUNE_CARD if ref.source == "local" else None
     if card is not None and card.is_file():  # a fine-tuned model: keep its lineage with the results
         info = json.loads(card.read_text(encoding="utf-8"))
         entry["finetune"] = {k: info.get(k) for k in ("name", "base_model", "base_revision", "revision")}

@@ -27,7 +27,7 @@ def per_item_path(revision_dir: Path, task: str) -> Path:
 def from_predictions(data: TaskData, predictions: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-item rows from an mteb predictions file (``{subset: {split: predictions}}``)."""
     rows: list[dict[str, Any]] = []
-    lang_of = {lang: lang for lang in data.spec.languages} if data.spec.multilingual else {"default": data.spec.languages[0]}
+    lang_of = data.subset_languages
     for subset, per_split in predictions.items():
         if subset not in lang_of:
             continue  # "mteb_model_meta"

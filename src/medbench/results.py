@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: The scores medbench reports, per task type, as (column title, mteb score key).
-REPORTED = {
-    "Retrieval": [("nDCG@10", "ndcg_at_10"), ("Recall@5", "recall_at_5")],
-    "STS": [("Spearman", "cosine_spearman")],
-}
-COLUMNS = ["nDCG@10", "Recall@5", "Spearman"]
+RUN_LOG = "medbench_runs.jsonl"  # medbench's run log beside mteb's files (not *.json: mteb reads those as results)
+FINETUNE_CARD = "medbench.json"  # what the trainer writes into a model folder: recipe, data hashes, lineage
+
+#: The one metric registry: the mteb score keys medbench reports per task type, main score first.
+METRICS = {"Retrieval": ("ndcg_at_10", "recall_at_5"), "STS": ("cosine_spearman",)}
+#: Column titles of those scores.
+TITLES = {"ndcg_at_10": "nDCG@10", "recall_at_5": "Recall@5", "cosine_spearman": "Spearman"}
+#: (title, mteb key) per task type, and the columns of a results table in order.
+REPORTED = {ttype: [(TITLES[key], key) for key in keys] for ttype, keys in METRICS.items()}
+COLUMNS = [TITLES[key] for keys in METRICS.values() for key in keys]
 
 
 def model_dir(results_dir: Path, name: str, revision: str) -> Path:

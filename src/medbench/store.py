@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from medbench import per_item
-from medbench.results import is_complete, model_dir, read_result, result_path
+from medbench.results import RUN_LOG, is_complete, model_dir, read_result, result_path
 
-RUN_LOG = "medbench_runs.jsonl"  # not *.json: mteb's ResultCache reads every *.json as a task result
 WORK_DIR = ".medbench-work"  # beside results/: staging folders and locks (same file system, so renames are atomic)
 MTEB_FILES = ("model_meta.json", "run_settings.jsonl")
 

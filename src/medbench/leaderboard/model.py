@@ -7,15 +7,12 @@ from pathlib import Path
 from typing import Any
 
 
+from medbench.results import FINETUNE_CARD as FINETUNE_FILE  # noqa: F401 - re-exported for the leaderboard
+from medbench.results import METRICS, RUN_LOG, TITLES  # noqa: F401 - the one metric registry and medbench's file names
 from medbench.tasks.spec import LANGUAGES
 
 
-RUN_LOG = "medbench_runs.jsonl"  # written by medbench.evaluate
-FINETUNE_FILE = "medbench.json"  # written by the trainer into models/<name>/
-
 #: Reported scores per mteb task type; the first is the main score used in the means.
-METRICS = {"Retrieval": ("ndcg_at_10", "recall_at_5"), "STS": ("cosine_spearman",)}
-TITLES = {"ndcg_at_10": "nDCG@10", "recall_at_5": "Recall@5", "cosine_spearman": "Spearman"}
 LANGUAGE_NAMES = {"de": "German", "en": "English", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch"}
 MISSING = "–"
 RESAMPLES = 1000

@@ -6,7 +6,9 @@ import html
 
 
 from medbench.leaderboard.model import ALPHA, Board, MISSING, TITLES
-from medbench.leaderboard.fmt import COMPARISON_PLOT, EXPLAIN, _base_label, _cell_groups, _delta_label, _fmt, _p, _rank, _signed, mean_notes, plot_name
+from medbench.leaderboard.fmt import (
+    COMPARISON_PLOT, EXPLAIN, _base_label, _cell_groups, _delta_label, _fmt, _p, _rank, _signed, mean_notes, plot_name,
+)
 
 
 # The leaderboard scrolls sideways inside .wrap; its rank and model columns stay pinned on the left

@@ -17,9 +17,7 @@ def task_infos(tasks: Iterable[Any]) -> dict[str, TaskInfo]:
     """:class:`TaskInfo` of checked tasks (``medbench.tasks.data.TaskData``, e.g. from ``tasks.discover``)."""
     out = {}
     for t in tasks:
-        spec = t.spec
-        langs = {lang: lang for lang in spec.languages} if spec.multilingual else {"default": spec.languages[0]}
-        out[spec.name] = TaskInfo(spec.name, "Retrieval" if spec.type == "retrieval" else "STS", langs, t.revision)
+        out[t.spec.name] = TaskInfo(t.spec.name, t.mteb_type, t.subset_languages, t.revision)
     return out
 
 

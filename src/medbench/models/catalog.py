@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medbench.results import FINETUNE_CARD
+
 import json
 import os
 from pathlib import Path
@@ -31,7 +33,7 @@ def available_models(models_dir: Path | str = "models") -> list[dict[str, Any]]:
     if folder.is_dir():
         for sub in sorted(p for p in folder.iterdir() if (p / "modules.json").is_file()):
             size = sum(f.stat().st_size for f in sub.rglob("*") if f.is_file()) / 1e6
-            card = sub / "medbench.json"
+            card = sub / FINETUNE_CARD
             info = json.loads(card.read_text(encoding="utf-8")) if card.is_file() else {}
             rows.append({"name": str(sub), "source": "local folder", "available": True, "size_mb": round(size),
                          "languages": info.get("languages", []), "note": info.get("base_model", "")})

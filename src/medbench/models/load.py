@@ -132,7 +132,7 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     _check_offline_cache(ref)
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
-    location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
+    location = ref.weights_location(echo)
     local = Path(location).is_dir()
     meta = registered_meta(ref.mteb_name) if ref.mteb_name else None
     try:

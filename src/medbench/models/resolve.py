@@ -7,6 +7,8 @@ builds the mteb-compatible encoder.
 
 from __future__ import annotations
 
+from medbench.results import FINETUNE_CARD
+
 import hashlib
 import json
 import os
@@ -20,7 +22,7 @@ from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS
 #: Files whose bytes decide what a model computes (weights, config, tokenizer); not its README.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".pth", ".onnx", ".py", ".npy", ".gguf",
                    ".msgpack", ".h5", ".tiktoken", ".vocab", ".bpe")
-NOT_WEIGHTS = {"medbench.json"}  # the trainer's model card, written after the revision is computed
+NOT_WEIGHTS = {FINETUNE_CARD}  # the trainer's model card, written after the revision is computed
 
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -55,6 +57,12 @@ class ModelRef:
     @property
     def is_bm25(self) -> bool:
         return self.source == "bm25"
+
+    def weights_location(self, echo: Any = lambda s: None) -> str:
+        """What sentence-transformers loads: an offline package's folder (built once), else ``location``."""
+        if self.source == "package":
+            return str(PROVIDERS[self.name].folder(echo))
+        return self.location
 
     def describe(self) -> dict[str, Any]:
         """What the run log records: never a machine path (a local folder is named relative to the working folder)."""

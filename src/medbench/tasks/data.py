@@ -46,6 +46,10 @@ class LanguageData:
         return out
 
 
+#: medbench task type -> mteb task type
+MTEB_TYPE = {"retrieval": "Retrieval", "sts": "STS"}
+
+
 @dataclass
 class TaskData:
     """A checked task: its spec, its data per language and the content hash of its files."""
@@ -54,6 +58,18 @@ class TaskData:
     languages: dict[str, LanguageData]
     revision: str
     files: list[Path]
+
+    @property
+    def subset_languages(self) -> dict[str, str]:
+        """mteb's subset name -> language: ``{"de": "de", "en": "en"}`` for a multilingual task, else ``{"default": lang}``."""
+        if self.spec.multilingual:
+            return {lang: lang for lang in self.spec.languages}
+        return {"default": self.spec.languages[0]}
+
+    @property
+    def mteb_type(self) -> str:
+        """The task type as mteb names it (``Retrieval``, ``STS``)."""
+        return MTEB_TYPE[self.spec.type]
 
     def stats(self) -> dict[str, dict[str, dict[str, int]]]:
         """``{split: {language: {"documents": n, "queries": n, "qrels": n} or {"pairs": n}}}``."""

