@@ -34,6 +34,9 @@ import re
 import sys
 from pathlib import Path
 
+from medbench.errors import ProblemCollector
+from medbench.jsonl import iter_rows
+
 DOC_TYPES = {"discharge_letter", "radiology", "pathology", "operation_note"}
 STS_KINDS_HINT = (
     "paraphrase, abbreviation, synonym, lay_technical, detail, partial, topic, "
@@ -134,14 +137,8 @@ def check_bundle(path: Path) -> list[str]:
 
 def check_sts(path: Path) -> list[str]:
     errors: list[str] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{path}:{lineno}: invalid JSON: {exc.msg}")
-            continue
+    problems = ProblemCollector()
+    for lineno, row in iter_rows(path, problems=problems):
         for key in ("sentence1", "sentence2", "score", "kind"):
             if key not in row:
                 errors.append(f"{path}:{lineno}: missing key {key!r}")
@@ -151,7 +148,7 @@ def check_sts(path: Path) -> list[str]:
         for key in ("sentence1", "sentence2"):
             if not str(row.get(key, "")).strip():
                 errors.append(f"{path}:{lineno}: {key} is empty")
-    return errors
+    return [str(p) for p in problems.problems] + errors
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medbench.jsonl import read_rows
 from medbench.tasks.data import TaskData
 
 FOLDER = "per_item"
@@ -67,4 +68,5 @@ def write(revision_dir: Path, data: TaskData, prediction_file: Path) -> Path | N
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The rows of a per-item file (a damaged line is an error naming file and line)."""
+    return read_rows(path)

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from medbench import per_item
+from medbench.errors import MedbenchError
+from medbench.jsonl import iter_rows
 from medbench.results import RUN_LOG, is_complete, model_dir, read_result, result_path
 
 WORK_DIR = ".medbench-work"  # beside results/: staging folders and locks (same file system, so renames are atomic)
@@ -36,8 +38,6 @@ def check_writable(folder: Path, what: str = "results", option: str = "--output-
     A clear message and no traceback for a user mistake: an existing file in the way, a folder
     without write permission, a read-only file system.
     """
-    from medbench.errors import MedbenchError
-
     folder = Path(folder).absolute()
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -58,15 +58,9 @@ def check_writable(folder: Path, what: str = "results", option: str = "--output-
 def run_log_tasks(revision_dir: Path) -> set[str]:
     """Tasks that the run log of one model revision records (a damaged line is skipped)."""
     log = revision_dir / RUN_LOG
-    tasks: set[str] = set()
     if not log.is_file():
-        return tasks
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            tasks.add(json.loads(line)["task"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return tasks
+        return set()
+    return {row["task"] for _, row in iter_rows(log, skip_damaged=True) if isinstance(row.get("task"), str)}
 
 
 def per_item_subsets(revision_dir: Path, task: str) -> set[tuple[str, str]]:
@@ -76,7 +70,7 @@ def per_item_subsets(revision_dir: Path, task: str) -> set[tuple[str, str]]:
         return set()
     try:
         return {(r["split"], r["subset"]) for r in per_item.read(path)}
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (MedbenchError, KeyError, TypeError):  # a damaged file is an incomplete result
         return set()
 
 

@@ -120,10 +120,13 @@ class BoardRow:
 
 @dataclass
 class Comparison:
+    """A fine-tuned model against its base in one column; interval and p paired over the same items."""
+
     column: Column
     base: float
     tuned: float
     delta: float
+    # paired bootstrap interval of the delta, permutation p, number of paired items
     ci: tuple[float, float] | None = None
     p: float | None = None
     n: int | None = None

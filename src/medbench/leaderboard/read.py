@@ -9,6 +9,7 @@ from typing import Any
 
 
 from medbench import per_item
+from medbench.jsonl import read_rows
 from medbench.errors import MedbenchError
 from medbench.leaderboard.model import FINETUNE_FILE, ModelResults, Origin, RUN_LOG, TaskInfo
 
@@ -38,17 +39,6 @@ def _read_json(path: Path) -> Any:
         raise MedbenchError(f"{path}: not UTF-8 text") from None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise MedbenchError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-    return rows
-
-
 def read_model_folder(folder: Path) -> ModelResults | None:
     """The results stored in one ``<org__model>/<revision>/`` folder (None when it holds none)."""
     folder = Path(folder)
@@ -68,7 +58,7 @@ def read_model_folder(folder: Path) -> ModelResults | None:
     for task in results:
         path = per_item.per_item_path(folder, task)
         if path.is_file():
-            for row in _read_jsonl(path):
+            for row in read_rows(path):
                 items.setdefault((task, str(row.get("split")), str(row.get("subset"))), []).append(row)
     return ModelResults(name, folder.name, folder, results, items, read_origin(folder, folder.name, meta))
 
@@ -76,7 +66,7 @@ def read_model_folder(folder: Path) -> ModelResults | None:
 def read_origin(folder: Path, revision: str, meta: dict[str, Any] | None = None) -> Origin | None:
     """The base model of a fine-tuned model's result folder, or None (see the module docstring)."""
     log = Path(folder) / RUN_LOG
-    entries = _read_jsonl(log) if log.is_file() else []
+    entries = read_rows(log) if log.is_file() else []
     for entry in reversed(entries):
         info = entry.get("finetune") or (entry.get("model") or {}).get("finetune")
         if isinstance(info, dict) and info.get("base_model"):

@@ -48,9 +48,9 @@ class ModelRef:
     revision: str
     source: str
     location: str
+    languages: list[str] = field(default_factory=list)
     prompts: dict[str, str] | None = None
     load_revision: str | None = None
-    languages: list[str] = field(default_factory=list)
     mteb_name: str | None = None
     prompt_override: bool = False
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from medbench.errors import ProblemCollector
+from medbench.jsonl import iter_lines, iter_rows
 from medbench.tasks.spec import TaskSpec
 
 Qrels = dict[str, dict[str, int]]
@@ -124,30 +124,12 @@ class _Reader:
         self.files[path] = data
         return data
 
-    # -- line readers --------------------------------------------------------------------
+    # -- line readers (the one JSONL reader, problems collected) -------------------------
     def lines(self, path: Path, data: bytes) -> Iterator[tuple[int, str]]:
-        for lineno, raw in enumerate(data.split(b"\n"), 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self.problems.add(path, f"not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8", line=lineno)
-                continue
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
-            if line.strip():
-                yield lineno, line.rstrip("\r")
+        return iter_lines(path, data, problems=self.problems)
 
     def jsonl(self, path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-        for lineno, line in self.lines(path, data):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                self.problems.add(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=lineno)
-                continue
-            if not isinstance(row, dict):
-                self.problems.add(path, f"expected a JSON object per line, got {type(row).__name__}", line=lineno)
-                continue
-            yield lineno, row
+        return iter_rows(path, data, problems=self.problems)
 
     def text_field(self, path: Path, lineno: int, row: dict, key: str, required: bool = True) -> str | None:
         value = row.get(key)
@@ -319,15 +301,7 @@ def _judged_queries(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix != ".jsonl":
         return {line.split("\t")[0] for line in text.splitlines()}
-    out = set()
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and "query-id" in row:
-            out.add(str(row["query-id"]))
-    return out
+    return {str(row["query-id"]) for _, row in iter_rows(path, skip_damaged=True) if "query-id" in row}
 
 
 def _qrels_path(reader: _Reader, lang: str, split: str) -> Path:

@@ -27,27 +27,12 @@ def _metadata(data: TaskData) -> Any:
     eval_langs: Any = (
         {lang: [ll] for lang, ll in zip(spec.languages, spec.eval_langs, strict=True)} if spec.multilingual else spec.eval_langs
     )
-    kwargs: dict[str, Any] = dict(
-        name=spec.name,
-        description=spec.description,
-        dataset={"path": f"medbench/{spec.name}", "revision": data.revision},
-        type=data.mteb_type,
-        category="t2t",
-        modalities=["text"],
-        eval_splits=spec.splits,
-        eval_langs=eval_langs,
-        main_score=spec.main_score,
-        reference=spec.reference,
-        date=spec.date,
-        domains=spec.domains,
-        license=spec.license,
-        annotations_creators=spec.annotations_creators,
-        dialect=spec.dialect,
-        sample_creation=spec.sample_creation,
-        task_subtypes=spec.task_subtypes,
-        bibtex_citation=spec.bibtex_citation or "",
-        is_public=spec.is_public,
-    )
+    same = ("name", "description", "main_score", "reference", "date", "domains", "license", "annotations_creators",
+            "dialect", "sample_creation", "task_subtypes", "is_public")  # task.yaml keys that mteb takes as they are
+    kwargs: dict[str, Any] = {key: getattr(spec, key) for key in same}
+    kwargs.update(dataset={"path": f"medbench/{spec.name}", "revision": data.revision}, type=data.mteb_type,
+                  category="t2t", modalities=["text"], eval_splits=spec.splits, eval_langs=eval_langs,
+                  bibtex_citation=spec.bibtex_citation or "")
     try:
         return TaskMetadata(**kwargs)
     except Exception as exc:  # pydantic's ValidationError: a value mteb does not accept

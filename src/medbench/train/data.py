@@ -25,6 +25,7 @@ from typing import Any
 
 from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError, ProblemCollector
+from medbench.jsonl import iter_rows
 from medbench.train.leakage import Overlap, find_overlaps
 from medbench.train.recipe import CONTRASTIVE, DataSpec, PhaseSpec, Recipe
 
@@ -138,18 +139,7 @@ def _read_file_rows(path: Path, problems: ProblemCollector) -> list[tuple[int, d
         for row in reader:
             rows.append((reader.line_num, dict(row)))
         return rows
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.add(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=lineno)
-            continue
-        if not isinstance(row, dict):
-            problems.add(path, f"expected a JSON object per line, got {type(row).__name__}", line=lineno)
-            continue
-        rows.append((lineno, row))
+    rows.extend(iter_rows(path, data, problems=problems))
     return rows
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError
+from medbench.jsonl import read_rows
 from medbench.models import resolve_model
 from medbench.train.recipe import CONTRASTIVE, PhaseSpec, TrainingSettings
 from medbench.train.data import TrainingSet, split_dev, to_dataset
@@ -193,7 +194,7 @@ def _mine(model: Any, phase: PhaseSpec, ts: TrainingSet, prompts: dict[str, str]
           show_progress: bool) -> TrainingSet:
     """(anchor, positive) -> (anchor, positive, negative) with the model as it is now; cached for resumes."""
     if cache.is_file():
-        rows = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = read_rows(cache)
     else:
         from sentence_transformers.util import mine_hard_negatives
 

@@ -23,25 +23,16 @@ def tensor_plan(h: Header) -> list[tuple[str, str, int, tuple[int, ...]]]:
     ]
     for layer in range(h.layers):
         p = f"encoder.layer.{layer}."
-        for short, module, dtype, shape in (
-            ("q.w", "attention.self.query.weight", DTYPE_Q4_0, (H, H)),
-            ("q.b", "attention.self.query.bias", DTYPE_F32, (H,)),
-            ("k.w", "attention.self.key.weight", DTYPE_Q4_0, (H, H)),
-            ("k.b", "attention.self.key.bias", DTYPE_F32, (H,)),
-            ("v.w", "attention.self.value.weight", DTYPE_Q4_0, (H, H)),
-            ("v.b", "attention.self.value.bias", DTYPE_F32, (H,)),
-            ("ao.w", "attention.output.dense.weight", DTYPE_Q4_0, (H, H)),
-            ("ao.b", "attention.output.dense.bias", DTYPE_F32, (H,)),
-            ("aln.w", "attention.output.LayerNorm.weight", DTYPE_F32, (H,)),
-            ("aln.b", "attention.output.LayerNorm.bias", DTYPE_F32, (H,)),
-            ("fi.w", "intermediate.dense.weight", DTYPE_Q4_0, (F, H)),
-            ("fi.b", "intermediate.dense.bias", DTYPE_F32, (F,)),
-            ("fo.w", "output.dense.weight", DTYPE_Q4_0, (H, F)),
-            ("fo.b", "output.dense.bias", DTYPE_F32, (H,)),
-            ("oln.w", "output.LayerNorm.weight", DTYPE_F32, (H,)),
-            ("oln.b", "output.LayerNorm.bias", DTYPE_F32, (H,)),
+        # (short name in e5.c, module in BertModel, [out, in] of a Q4_0 matrix or None for a float32 LayerNorm)
+        for short, module, matrix in (
+            ("q", "attention.self.query", (H, H)), ("k", "attention.self.key", (H, H)),
+            ("v", "attention.self.value", (H, H)), ("ao", "attention.output.dense", (H, H)),
+            ("aln", "attention.output.LayerNorm", None), ("fi", "intermediate.dense", (F, H)),
+            ("fo", "output.dense", (H, F)), ("oln", "output.LayerNorm", None),
         ):
-            plan.append((f"l{layer}.{short}", p + module, dtype, shape))
+            rows = matrix[0] if matrix else H
+            plan.append((f"l{layer}.{short}.w", f"{p}{module}.weight", DTYPE_Q4_0 if matrix else DTYPE_F32, matrix or (H,)))
+            plan.append((f"l{layer}.{short}.b", f"{p}{module}.bias", DTYPE_F32, (rows,)))
     return plan
 
 
