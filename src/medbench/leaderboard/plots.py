@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import contextlib
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -165,16 +164,13 @@ def plots(board: Board) -> dict[str, Plot]:
 
 
 def png_text(data: bytes) -> dict[str, str]:
-    """The tEXt entries of a PNG (empty for anything else)."""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+    """The text chunks of a PNG (empty for anything else), read by Pillow."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return {str(k): str(v) for k, v in getattr(image, "text", {}).items()} if image.format == "PNG" else {}
+    except (UnidentifiedImageError, OSError):
         return {}
-    out, pos = {}, 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"tEXt":
-            key, _, value = data[pos + 8:pos + 8 + length].partition(b"\0")
-            out[key.decode("latin-1")] = value.decode("latin-1")
-        if kind == b"IEND":
-            break
-        pos += 12 + length
-    return out

