@@ -429,7 +429,7 @@ def audit_language(tasks: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     for name in SHORTCUTS:
         margin = acc[name] - base
         figures.append(figure(f"shortcut:{name}", lang, f"Shortcut '{name}': rank-1 accuracy (margin over random)",
-                              margin, f"<= {SHORTCUT_MARGIN:.2f}", margin <= SHORTCUT_MARGIN + 1e-12, "{:+.3f}",
+                              margin, f"margin <= {SHORTCUT_MARGIN:.2f}", margin <= SHORTCUT_MARGIN + 1e-12, "{:+.3f}",
                               accuracy=acc[name], random=base))
     floor = random_retrieval_scores(qrels, candidates, list(patient_task.corpus))
     figures.append(figure("random_ndcg10", lang, "Patient-centred: nDCG@10 of a random order (expected)",
