@@ -92,7 +92,7 @@ def test_loop_end_to_end_table_and_result_files(workdir: Path, monkeypatch: pyte
     assert sorted(rows) == ["TinyRetrieval", "TinySTS"]
     for task in rows:
         assert rows[task][1] == "de"
-        for column, cell in zip(header[2:], rows[task][2:]):
+        for column, cell in zip(header[2:], rows[task][2:], strict=True):
             metric = column.split()[0]
             if metric not in base[task]:
                 assert cell == ""

@@ -141,3 +141,11 @@ def test_builtin_recipes_are_valid() -> None:
     assert (phase.loss.name, phase.loss.params["mini_batch_size"]) == ("cached_mnrl", 32)
     assert (phase.training.batch_size, phase.training.learning_rate, phase.training.precision) == (1024, 2e-5, "bf16")
     assert [p.loss.name for p in load_recipe(recipes["mpnet-medical"], known_tasks=known).phases] == ["cosine", "mnrl", "triplet"]
+
+
+def test_drop_last_is_a_boolean_per_phase(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD.replace("      learning_rate: 1e-4\n", "      learning_rate: 1e-4\n      drop_last: false\n")),
+                         known_tasks=["TinySTS"])
+    assert recipe.phases[0].training.drop_last is None and recipe.phases[1].training.drop_last is False
+    found = "\n".join(problems(write(tmp_path, GOOD.replace("  epochs: 1\n", "  epochs: 1\n  drop_last: 3\n"))))
+    assert "training.drop_last: expected true or false: drop each epoch's last incomplete batch" in found

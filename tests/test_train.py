@@ -123,7 +123,8 @@ def test_saved_folder_medbench_json_and_revision(workdir: Path) -> None:
     (phase,) = info["metrics"]["phases"]
     assert phase["rows"] == 6  # 2 of the 8 pairs held out for the dev evaluation
     assert "eval_loss" in phase["eval"] and "eval_pairs-dev_cosine_ndcg@10" in phase["eval"]
-    assert (folder / "README.md").read_text().startswith("# tiny-ft")
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "\n---\n\n# tiny-ft\n" in card  # YAML front matter, then the card
     st_config = json.loads((folder / "config_sentence_transformers.json").read_text())
     assert st_config["prompts"] == {"query": "Frage: ", "document": "Text: "}
     assert resolve_model(str(folder), name="medbench/tiny-ft").prompts == {"query": "Frage: ", "document": "Text: "}
@@ -228,3 +229,143 @@ def test_compare_rows_pairs_base_and_tuned() -> None:
     assert "| Only   | de     |" in table and "0.1000 -> -" in table
     headers = [h.strip() for h in table.splitlines()[0].strip("|").split("|")]
     assert headers == ["Task", "Lang", "nDCG@10 base -> tuned (Δ)", "Recall@5 base -> tuned (Δ)", "Spearman base -> tuned (Δ)"]
+
+
+def test_saved_folder_loads_with_its_prompts(workdir: Path) -> None:
+    """The recipe's prompts are the folder's: sentence-transformers and mteb's wrapper apply them when it is loaded."""
+    import numpy as np
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+    from sentence_transformers import SentenceTransformer
+
+    from medbench.train import train
+
+    recipe = load_recipe(recipe_file(workdir, "loss: mnrl"), ["prompts={query: 'Frage: ', document: 'Text: '}"])
+    folder = train(recipe, tiny_tasks(workdir), models_dir=workdir / "models", device="cpu", show_progress=False).folder
+    st = SentenceTransformer(str(folder), device="cpu")
+    assert {k: v for k, v in st.prompts.items() if v} == {"query": "Frage: ", "document": "Text: "}
+    text = ["Ramipril Dosis"]
+    assert np.allclose(st.encode_query(text), st.encode(["Frage: Ramipril Dosis"]), atol=1e-6)
+    assert np.allclose(st.encode_document(text), st.encode(["Text: Ramipril Dosis"]), atol=1e-6)
+    assert not np.allclose(st.encode_query(text), st.encode(text), atol=1e-6)
+    assert SentenceTransformerEncoderWrapper(st).model_prompts == {"query": "Frage: ", "document": "Text: "}
+
+
+def test_mteb_sees_the_base_and_the_training_splits(workdir: Path) -> None:
+    """adapted_from and training_datasets reach mteb's ModelMeta for a local folder, and the hub card names them."""
+    from huggingface_hub import ModelCard
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+    from sentence_transformers import SentenceTransformer
+
+    from medbench.models.lineage import model_meta_updates
+    from medbench.models import load_model, resolve_model
+    from medbench.train.trainer import model_card, train
+
+    # the tiny retrieval task gets a training split (texts that are not in its test set)
+    write_jsonl(workdir / "tasks" / "tiny-retrieval" / "train.jsonl", [{"query": q, "positive": a} for q, a in PAIRS])
+    extra = "  - loss: mnrl\n    data: [{task: TinyRetrieval}]\n"
+    recipe = load_recipe(recipe_file(workdir, "loss: mnrl", extra=extra), known_tasks=["TinyRetrieval", "TinySTS"])
+    result = train(recipe, tiny_tasks(workdir), models_dir=workdir / "models", device="cpu", show_progress=False)
+    base_name = resolve_model(str(workdir / "base")).name  # the name the base's results are stored under
+    assert base_name == "local/base"
+    info = result.info
+    assert info["adapted_from"] == base_name and info["training_datasets"] == ["TinyRetrieval"]  # not the user's file
+    assert [d.get("task") for d in info["data"]] == [None, "TinyRetrieval"]
+    assert model_meta_updates(result.folder) == {"adapted_from": base_name, "training_datasets": {"TinyRetrieval"}}
+
+    # a local folder the way mteb wraps a loaded SentenceTransformer: mteb alone finds neither field ...
+    plain = SentenceTransformerEncoderWrapper(SentenceTransformer(str(result.folder), device="cpu")).mteb_model_meta
+    assert plain.adapted_from is None and plain.training_datasets is None and plain.is_zero_shot_on(["TinyRetrieval"]) is None
+    # ... and with the folder's medbench.json applied (what medbench.models.load_model does) it sees both
+    meta = plain.model_copy(update=model_meta_updates(result.folder))
+    assert meta.adapted_from == base_name and meta.training_datasets == {"TinyRetrieval"}
+    assert meta.is_zero_shot_on(["TinyRetrieval"]) is False and meta.is_zero_shot_on(["TinySTS"]) is True
+    loaded = load_model(resolve_model(str(result.folder), name="medbench/tiny-ft"), device="cpu").mteb_model_meta
+    assert loaded.adapted_from == base_name and loaded.training_datasets == {"TinyRetrieval"}
+
+    # the README front matter: the tasks as datasets; no base_model for a local base (the hub accepts only model ids)
+    card = ModelCard.load(result.folder / "README.md")
+    assert card.data.datasets == ["TinyRetrieval"] and card.data.base_model is None
+    assert card.data.library_name == "sentence-transformers" and "medbench" in card.data.tags
+    # a hub (or offline-package) base is named, which is what mteb's ModelMeta.from_hub reads as adapted_from
+    hub_card = ModelCard(model_card({**info, "adapted_from": "sentence-transformers/all-MiniLM-L6-v2", "base_source": "package"}))
+    assert hub_card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and hub_card.data.datasets == ["TinyRetrieval"]
+
+
+def test_lineage_passes_on_a_medbench_base(tmp_path: Path) -> None:
+    from medbench.models.lineage import lineage, model_meta_updates
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "medbench.json").write_text(json.dumps({"adapted_from": "org/x", "training_datasets": ["MedbenchSTSDE"]}))
+    assert lineage("local/base", base, ["MedbenchRetrievalDE"]) == {
+        "adapted_from": "local/base", "training_datasets": ["MedbenchRetrievalDE", "MedbenchSTSDE"]}
+    assert model_meta_updates(base) == {"adapted_from": "org/x", "training_datasets": {"MedbenchSTSDE"}}
+    (base / "medbench.json").write_text(json.dumps({"base_model_name": "org/y"}))  # before training_datasets was recorded
+    assert model_meta_updates(base) == {"adapted_from": "org/y"}
+    assert model_meta_updates(tmp_path) == {}  # not a medbench model
+
+
+@pytest.mark.parametrize(("loss", "drop_last", "steps"), [
+    ("loss: {name: cached_mnrl, mini_batch_size: 2}", None, 2),  # 8 pairs, batch 3: 3 + 3, the last 2 dropped
+    ("loss: {name: cached_mnrl, mini_batch_size: 2}", False, 3),
+    ("loss: mnrl", None, 3),  # 3 + 3 + 2
+])
+def test_cached_losses_drop_the_last_incomplete_batch(workdir: Path, loss: str, drop_last: bool | None, steps: int) -> None:
+    from medbench.train import train
+
+    training = ", batch_size: 3"
+    if drop_last is not None:
+        training += f", drop_last: {str(drop_last).lower()}"
+    path = recipe_file(workdir, loss, training=training)
+    path.write_text(path.read_text().replace("max_steps: 2, batch_size: 4, ", "epochs: 1, "), encoding="utf-8")
+    result = train(load_recipe(path), tiny_tasks(workdir), models_dir=workdir / "models", device="cpu", show_progress=False)
+    (phase,) = result.info["metrics"]["phases"]
+    assert phase["steps"] == steps
+
+
+def test_no_full_batch_is_an_error_before_the_model_loads(workdir: Path) -> None:
+    from medbench.errors import MedbenchError
+    from medbench.train import train
+
+    path = recipe_file(workdir, "loss: {name: cached_mnrl, mini_batch_size: 2}", training=", batch_size: 16")
+    path.write_text(path.read_text().replace("batch_size: 4, ", ""), encoding="utf-8")
+    with pytest.raises(MedbenchError, match=r"phases.0 \(phase1\): loss cached_mnrl drops each epoch's last incomplete batch") as info:
+        train(load_recipe(path), tiny_tasks(workdir), models_dir=workdir / "models", device="cpu", show_progress=False)
+    assert "batch_size is 16, but pairs has 8 training rows: no full batch" in str(info.value)
+    assert "set training.drop_last: false" in str(info.value)
+    assert not (workdir / "models").exists()
+
+
+def test_no_duplicates_needs_distinct_texts_for_a_full_batch(tmp_path: Path) -> None:
+    from medbench.errors import MedbenchError
+    from medbench.train.data import TrainingSet
+    from medbench.train.steps import check_full_batches
+
+    path = tmp_path / "r.yaml"
+    (tmp_path / "p.jsonl").write_text('{"anchor": "a", "positive": "b"}\n', encoding="utf-8")
+    path.write_text("name: x\nbase_model: minilm\ntraining: {batch_size: 4}\nphases:\n"
+                    "  - loss: cached_mnrl\n    data: [{file: p.jsonl}]\n", encoding="utf-8")
+    (phase,) = load_recipe(path).phases
+    rows = [{"anchor": f"q{i}", "positive": f"p{i % 3}"} for i in range(12)]  # 12 rows, 3 distinct passages
+    ts = TrainingSet("shared", "shared.jsonl", "pairs", rows, list(range(1, 13)))
+    with pytest.raises(MedbenchError, match="12 training rows but only 3 distinct anchors or positives") as info:
+        check_full_batches(phase, [ts])
+    assert "set training.batch_sampler: batch_sampler" in str(info.value)
+    phase.training.batch_sampler = "batch_sampler"  # the plain sampler fills batches with repeats
+    check_full_batches(phase, [ts])
+
+
+def test_too_old_releases_are_named_with_the_fix() -> None:
+    from medbench.errors import MedbenchError
+    from medbench.train.steps import check_versions
+
+    check_versions()  # what is installed here is new enough
+    check_versions({"sentence-transformers": "5.7.0", "transformers": "5.0.0"})
+    with pytest.raises(MedbenchError) as info:
+        check_versions({"sentence-transformers": "5.6.1", "transformers": "4.57.6"})
+    message = str(info.value)
+    assert "sentence-transformers 5.6.1 is installed, 5.7.0 or newer is needed (the cached losses" in message
+    assert "transformers 4.57.6 is installed, 5.0.0 or newer is needed (warmup_steps=0.1 means 0.1 steps" in message
+    assert message.endswith("pip install 'sentence-transformers>=5.7.0' 'transformers>=5.0.0'")
+    with pytest.raises(MedbenchError, match="5.7.0rc1 is installed"):
+        check_versions({"sentence-transformers": "5.7.0rc1", "transformers": "5.1.0"})

@@ -15,6 +15,7 @@ from typing import Any
 
 from medbench.errors import MedbenchError
 from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS
+from medbench.models.lineage import model_meta_updates
 from medbench.models.resolve import ModelRef, _registry_names, registered_meta, weights_revision
 
 
@@ -165,13 +166,8 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     if st is not None and hasattr(st, "encode"):
         memoize_encoding(st)
     update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
-    if ref.source == "local":
-        try:
-            from medbench.lineage import model_meta_updates
-        except ImportError:  # pragma: no cover - until the trainer's lineage module lands
-            model_meta_updates = None
-        if model_meta_updates is not None:
-            update.update(model_meta_updates(Path(location)))
+    if ref.source == "local":  # a folder medbench trained: mteb sees its base model and training tasks
+        update.update(model_meta_updates(Path(location)))
     model.mteb_model_meta = meta.model_copy(update=update)
     return model
 

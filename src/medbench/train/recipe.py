@@ -76,6 +76,8 @@ LOSSES: dict[str, dict[str, str]] = {
 }
 #: losses that learn from in-batch negatives: (anchor, positive[, negative]) rows
 CONTRASTIVE = {"mnrl", "cached_mnrl", "gist"}
+#: Gradient-cached losses: their training drops the last incomplete batch by default (``drop_last``).
+CACHED = {"cached_mnrl"}
 DATA_KEYS = {
     "task": "a medbench task name: its train.jsonl becomes (anchor, positive) or scored sentence pairs",
     "languages": "the languages of a multilingual task to use, e.g. [de]",
@@ -120,6 +122,7 @@ class TrainingSettings:
     precision: str = "fp32"
     gradient_checkpointing: bool = False
     batch_sampler: str | None = None  # None: no_duplicates for in-batch-negative losses, else batch_sampler
+    drop_last: bool | None = None  # None: true for cached losses (an incomplete last batch spikes the loss), else false
     eval: float | str | None = None  # a dev fraction of the training data, or an evaluation task's name
     eval_steps: int | None = None
     logging_steps: int = 10
@@ -138,6 +141,7 @@ TRAINING_KEYS = {
     "precision": "fp32, fp16 or bf16 (fp16/bf16 on a GPU only; the CPU trains in fp32)",
     "gradient_checkpointing": "true or false (less memory, slower)",
     "batch_sampler": "no_duplicates or batch_sampler",
+    "drop_last": "true or false: drop each epoch's last incomplete batch (default true for cached_mnrl, false otherwise)",
     "eval": "a dev fraction of the training data in (0, 1), or an evaluation task's name",
     "eval_steps": "a whole number >= 1: evaluate every this many steps (default: at the end of the phase)",
     "logging_steps": "a whole number >= 1",
@@ -318,7 +322,7 @@ def _training(check: Checker, where: tuple, value: Any, base: TrainingSettings |
             v = check.choice(at, v, PRECISIONS, "a precision")
         elif key == "batch_sampler":
             v = check.choice(at, v, BATCH_SAMPLERS, "a batch sampler")
-        elif key == "gradient_checkpointing":
+        elif key in ("gradient_checkpointing", "drop_last"):
             if not isinstance(v, bool):
                 check.add(at, f"expected {what}, got {show(v)}")
                 v = None

@@ -13,12 +13,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError
 from medbench.jsonl import read_rows
 from medbench.models import resolve_model
-from medbench.train.recipe import CONTRASTIVE, PhaseSpec, TrainingSettings
+from medbench.tasks.data import TaskData
 from medbench.train.data import TrainingSet, split_dev, to_dataset
+from medbench.train.recipe import CACHED, CONTRASTIVE, PhaseSpec, TrainingSettings
+
+#: The oldest releases the trainer works with (pyproject.toml declares the same; docs/TRAINING.md says why).
+#: A guard as well as a bound, because offline installs (``pip install --no-deps``) skip the resolver.
+MIN_VERSIONS = {
+    # sentence_transformer.losses / .evaluation and base.sampler exist from 5.4; 5.7.0 fixed silently
+    # wrong gradients of every cached loss with Pooling(include_prompt=False) (PR #3862)
+    "sentence-transformers": ("5.7.0", "the cached losses compute wrong gradients before 5.7.0"),
+    # warmup_steps=<float below 1> is a ratio of the steps from 5.0 (PR #41326); before, it is a step count
+    "transformers": ("5.0.0", "warmup_steps=0.1 means 0.1 steps (no warmup) before 5.0"),
+}
 
 
 def is_main_process() -> bool:
@@ -36,6 +46,34 @@ def barrier() -> None:
 
 def echo_stdout(message: str) -> None:
     print(message, flush=True)
+
+
+def check_versions(installed: dict[str, str] | None = None) -> None:
+    """Fail with a clear message when an installed release is older than the trainer needs (:data:`MIN_VERSIONS`).
+
+    Args:
+        installed: Versions by distribution name (tests); default: what is installed.
+
+    Raises:
+        MedbenchError: A release is too old, with the pip command that fixes it.
+    """
+    import importlib.metadata
+
+    from packaging.version import Version  # a dependency of transformers
+
+    problems = []
+    for dist, (minimum, why) in MIN_VERSIONS.items():
+        try:
+            found = installed[dist] if installed is not None else importlib.metadata.version(dist)
+        except (KeyError, importlib.metadata.PackageNotFoundError):
+            continue  # missing altogether: the import says so
+        if Version(found) < Version(minimum):
+            problems.append((dist, found, minimum, why))
+    if problems:
+        raise MedbenchError(
+            "the trainer needs newer releases: "
+            + "; ".join(f"{d} {f} is installed, {m} or newer is needed ({w})" for d, f, m, w in problems)
+            + ". Upgrade: pip install " + " ".join(f"'{d}>={m}'" for d, _, m, _ in problems))
 
 
 # -- device and precision --------------------------------------------------------------------------
@@ -119,7 +157,7 @@ def build_loss(phase: PhaseSpec, model: Any, device: str, echo: Callable[[str], 
         raise MedbenchError(f"unknown loss {name!r}")
     if phase.matryoshka:
         dims = phase.matryoshka["dims"]
-        size = model.get_sentence_embedding_dimension()
+        size = model.get_embedding_dimension()
         if size and max(dims) > size:
             raise MedbenchError(f"phases.{phase.index}.matryoshka.dims: {max(dims)} is larger than the model's "
                                 f"embedding size {size}")
@@ -230,12 +268,73 @@ def _column_prompts(sets: Sequence[TrainingSet], prompts: dict[str, str]) -> dic
     return out or None
 
 
+def sampler_name(s: TrainingSettings, phase: PhaseSpec) -> str:
+    """The phase's batch sampler: the recipe's, else no_duplicates for in-batch-negative losses."""
+    return s.batch_sampler or ("no_duplicates" if phase.loss.name in CONTRASTIVE else "batch_sampler")
+
+
+def drops_last(s: TrainingSettings, phase: PhaseSpec) -> bool:
+    """Whether each epoch's last incomplete batch is dropped: the recipe's ``drop_last``, else True for cached losses.
+
+    With a gradient-cached loss the batch is large and the last one of an epoch can be a small
+    remainder: far fewer in-batch negatives, so its loss (and gradient) spikes. Under several
+    processes (DDP) sentence-transformers drops it whatever the recipe says (an uneven last batch
+    hangs the processes).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return True
+    return s.drop_last if s.drop_last is not None else phase.loss.name in CACHED
+
+
+def check_full_batches(phase: PhaseSpec, sets: Sequence[TrainingSet], *, hold_out_dev: bool = True) -> None:
+    """Fail before training when a dataset of a phase that drops incomplete batches cannot fill one batch.
+
+    Such a dataset would contribute no batch at all: silently untrained on, or a phase of zero
+    steps. With the no_duplicates sampler a batch also needs as many distinct anchors and distinct
+    positives as its size.
+
+    Args:
+        phase: The phase.
+        sets: Its datasets.
+        hold_out_dev: Count the rows left after the phase's dev split (``eval: 0.1``), as training will.
+
+    Raises:
+        MedbenchError: Which dataset, how many rows (distinct texts) against the batch size, and the fixes.
+    """
+    s = phase.training
+    if not drops_last(s, phase):
+        return
+    no_dups = sampler_name(s, phase) == "no_duplicates"
+    problems, by_distinct = [], False
+    for ts in sets:
+        if hold_out_dev and isinstance(s.eval, float):
+            ts = split_dev(ts, s.eval, s.seed)[0]
+        rows = len(ts.rows)
+        fill, what = rows, f"{rows} training rows"
+        if no_dups and ts.layout != "scored":
+            distinct = min(len({r["anchor"] for r in ts.rows}), len({r["positive"] for r in ts.rows}))
+            if distinct < min(rows, s.batch_size):
+                fill, what = distinct, f"{rows} training rows but only {distinct} distinct anchors or positives (no_duplicates)"
+                by_distinct = by_distinct or rows >= s.batch_size
+        if fill < s.batch_size:
+            problems.append(f"{ts.name} has {what}")
+    if problems:
+        why = ("several processes (DDP)" if int(os.environ.get("WORLD_SIZE", "1")) > 1
+               else f"loss {phase.loss.name}" if s.drop_last is None else "drop_last: true")
+        raise MedbenchError(
+            f"phases.{phase.index} ({phase.name}): {why} drops each epoch's last incomplete batch (a small last batch "
+            f"has few in-batch negatives and spikes the loss), and batch_size is {s.batch_size}, but "
+            + "; ".join(problems) + ": no full batch. Lower training.batch_size"
+            + (", set training.batch_sampler: batch_sampler (batches may then repeat a text)" if by_distinct else "")
+            + ", add data, or set training.drop_last: false.")
+
+
 def _training_args(s: TrainingSettings, phase: PhaseSpec, out_dir: Path, device: str, evaluating: bool,
                    show_progress: bool, echo: Callable[[str], None], prompts: dict[str, str] | None) -> Any:
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
-    sampler = s.batch_sampler or ("no_duplicates" if phase.loss.name in CONTRASTIVE else "batch_sampler")
+    sampler = sampler_name(s, phase)
     return SentenceTransformerTrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=float(s.epochs),
@@ -243,11 +342,12 @@ def _training_args(s: TrainingSettings, phase: PhaseSpec, out_dir: Path, device:
         per_device_train_batch_size=s.batch_size,
         per_device_eval_batch_size=s.batch_size,
         learning_rate=float(s.learning_rate),
-        warmup_steps=float(s.warmup_ratio),  # transformers 5: a float below 1 is a ratio of the steps
+        warmup_steps=float(s.warmup_ratio),  # a float below 1 is a ratio of the steps from transformers 5.0 (check_versions)
         seed=s.seed,
         data_seed=s.seed,
         gradient_checkpointing=s.gradient_checkpointing,
         batch_sampler=BatchSamplers.NO_DUPLICATES if sampler == "no_duplicates" else BatchSamplers.BATCH_SAMPLER,
+        dataloader_drop_last=drops_last(s, phase),
         eval_strategy="steps" if evaluating and s.eval_steps else "no",
         eval_steps=s.eval_steps,
         save_strategy="steps",
@@ -286,6 +386,7 @@ def run_phase(model: Any, phase: PhaseSpec, sets: list[TrainingSet], phase_dir: 
         echo(f"  mining hard negatives with the current model ({', '.join(ts.name for ts in train_sets)})")
         train_sets = [_mine(model, phase, ts, prompts, phase_dir / f"mined-{ts.name}.jsonl", show_progress)
                       for ts in train_sets]
+        check_full_batches(phase, train_sets, hold_out_dev=False)  # mining keeps only anchors it found negatives for
     datasets = {ts.name: to_dataset(ts) for ts in train_sets}
     train_dataset = next(iter(datasets.values())) if len(datasets) == 1 else datasets
     fits = {"cosine": ("scored",), "triplet": ("triplets",)}.get(phase.loss.name, ("pairs", "triplets"))

@@ -35,11 +35,22 @@ from typing import Any
 import yaml
 
 from medbench import __version__
+from medbench.models import portable_path, weights_revision
+from medbench.models.lineage import front_matter, lineage, training_task_names
 from medbench.tasks.data import TaskData
-from medbench.models import weights_revision
-from medbench.train.recipe import Recipe, load_recipe
 from medbench.train.data import TrainingSet, check_leakage, load_phase_data
-from medbench.train.steps import barrier, echo_stdout, is_main_process, load_st, model_location, resolve_device, run_phase
+from medbench.train.recipe import Recipe, load_recipe
+from medbench.train.steps import (
+    barrier,
+    check_full_batches,
+    check_versions,
+    echo_stdout,
+    is_main_process,
+    load_st,
+    model_location,
+    resolve_device,
+    run_phase,
+)
 
 CHECKPOINTS = ".checkpoints"
 INFO_FILE = FINETUNE_CARD
@@ -70,8 +81,10 @@ class TrainResult:
 
 
 def _data_entries(phase_sets: Sequence[Sequence[TrainingSet]]) -> list[dict[str, Any]]:
-    return [{"phase": i + 1, "source": ts.source, "name": ts.name, "layout": ts.layout, "rows": len(ts.rows),
-             "sha256": ts.sha256(), **({"language": ts.language} if ts.language else {})}
+    """One entry per dataset; ``task`` names the medbench task whose training split it is (mteb's training_datasets)."""
+    return [{"phase": i + 1, "source": portable_path(ts.source), "name": ts.name, "layout": ts.layout, "rows": len(ts.rows),
+             "sha256": ts.sha256(), **({"task": ts.spec.task} if ts.spec is not None and ts.spec.task else {}),
+             **({"language": ts.language} if ts.language else {})}
             for i, sets in enumerate(phase_sets) for ts in sets]
 
 
@@ -139,6 +152,7 @@ def train(
         TaskFormatError: Problems in the training data.
     """
     start = time.perf_counter()
+    check_versions()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     by_name = {t.spec.name: t for t in tasks}
@@ -151,6 +165,9 @@ def train(
     # 2. data first: a mistake in the data should not wait for a model to load
     phase_sets = load_phase_data(recipe, by_name)
     overlaps = check_leakage([ts for sets in phase_sets for ts in sets], list(tasks), allow=allow_overlap, echo=say)
+    for phase, sets in zip(recipe.phases, phase_sets, strict=True):
+        if phase.mining is None:  # a mining phase is checked on the mined rows, in run_phase
+            check_full_batches(phase, sets)
     data = _data_entries(phase_sets)
     base_location, base_ref = model_location(recipe.base_model, say)
     base_revision = base_ref.revision
@@ -221,8 +238,11 @@ def train(
         "base_model": recipe.base_model,
         "base_model_name": base_ref.name,  # the name its results are stored under
         "base_revision": base_revision,
+        "base_source": base_ref.source,  # hub, package or local: whether base_model_name is a hub id
+        # mteb's ModelMeta fields (medbench.models.lineage): the base, and the tasks whose training splits were used
+        **lineage(base_ref.name, base_location, training_task_names(data)),
         "recipe": recipe.raw,
-        "recipe_file": str(recipe.path),
+        "recipe_file": portable_path(recipe.path),
         "recipe_sha256": recipe.sha256,
         "overrides": recipe.overrides,
         "prompts": prompts or None,
@@ -278,14 +298,24 @@ def save_model(model: Any, folder: Path, info: dict[str, Any], work: Path) -> st
 
 
 def model_card(info: dict[str, Any]) -> str:
-    """A short README.md: what the model is, how it was trained, on what, and how to use it."""
+    """A short README.md: what the model is, how it was trained, on what, and how to use it.
+
+    Its YAML front matter names the base (``base_model``, only when it is a hub id) and the medbench
+    tasks whose training splits were used (``datasets``): what the hub shows and what mteb's
+    ``ModelMeta.from_hub`` reads as ``adapted_from`` (:func:`medbench.models.lineage.front_matter`).
+    """
     name = info["name"]
     lines = [
+        "---", yaml.safe_dump(front_matter(info), sort_keys=False, allow_unicode=True).rstrip(), "---", "",
         f"# {name}", "",
         f"Fine-tuned from `{info.get('base_model_name') or info['base_model']}` (revision `{info['base_revision']}`) "
         "with the medbench recipe "
         f"`{info.get('recipe_file')}`" + (f" ({', '.join(info['overrides'])})" if info.get("overrides") else "") + ".",
         "", info["recipe"].get("description", "").strip(), "",
+        "Trained on the training splits of: " + (", ".join(f"`{t}`" for t in info.get("training_datasets") or []) or "none "
+                                                 "of medbench's tasks (users' files only)")
+        + f". MTEB metadata: `adapted_from` `{info.get('adapted_from')}`, `training_datasets` "
+        f"{json.dumps(info.get('training_datasets') or [])} (also in `medbench.json`).", "",
         "## Use", "", "```python", "from sentence_transformers import SentenceTransformer", "",
         f'model = SentenceTransformer("models/{name}")',
         'model.encode_query(["..."]); model.encode_document(["..."])', "```", "",
