@@ -125,6 +125,9 @@ def test_saved_folder_medbench_json_and_revision(workdir: Path) -> None:
     assert "eval_loss" in phase["eval"] and "eval_pairs-dev_cosine_ndcg@10" in phase["eval"]
     card = (folder / "README.md").read_text()
     assert card.startswith("---\n") and "\n---\n\n# tiny-ft\n" in card  # YAML front matter, then the card
+    # no machine paths in what may be published: the base folder, the data file and the recipe are named, not located
+    assert str(workdir) not in (folder / "medbench.json").read_text() and str(workdir) not in card
+    assert info["base_model"] == info["recipe"]["base_model"] == "<base>" and data["source"] == "<pairs.jsonl>"
     st_config = json.loads((folder / "config_sentence_transformers.json").read_text())
     assert st_config["prompts"] == {"query": "Frage: ", "document": "Text: "}
     assert resolve_model(str(folder), name="medbench/tiny-ft").prompts == {"query": "Frage: ", "document": "Text: "}

@@ -20,6 +20,7 @@ from __future__ import annotations
 from medbench.results import FINETUNE_CARD
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import os
@@ -86,6 +87,29 @@ def _data_entries(phase_sets: Sequence[Sequence[TrainingSet]]) -> list[dict[str,
              "sha256": ts.sha256(), **({"task": ts.spec.task} if ts.spec is not None and ts.spec.task else {}),
              **({"language": ts.language} if ts.language else {})}
             for i, sets in enumerate(phase_sets) for ts in sets]
+
+
+def _portable(value: Any) -> Any:
+    """An absolute path as medbench.json and the model card may show it (relative, else ``<name>``); anything else as is."""
+    if isinstance(value, str) and value.startswith(("/", "~")):
+        return portable_path(Path(value).expanduser())
+    return value
+
+
+def _portable_recipe(raw: dict[str, Any]) -> dict[str, Any]:
+    """The recipe as stored with the model: absolute paths (a local base, data files, a guide model) made portable."""
+    out = copy.deepcopy(raw)
+    if "base_model" in out:
+        out["base_model"] = _portable(out["base_model"])
+    for phase in out.get("phases") or []:
+        if not isinstance(phase, dict):
+            continue
+        if isinstance(phase.get("loss"), dict) and "guide_model" in phase["loss"]:
+            phase["loss"]["guide_model"] = _portable(phase["loss"]["guide_model"])
+        for entry in phase.get("data") or []:
+            if isinstance(entry, dict) and "file" in entry:
+                entry["file"] = _portable(entry["file"])
+    return out
 
 
 def _up_to_date(folder: Path, recipe: Recipe, base_revision: str, data: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -235,13 +259,13 @@ def train(
     languages = sorted({ts.language for sets in phase_sets for ts in sets if ts.language})
     info = {
         "name": recipe.name,
-        "base_model": recipe.base_model,
+        "base_model": _portable(recipe.base_model),  # as the recipe names it (a local folder: portable)
         "base_model_name": base_ref.name,  # the name its results are stored under
         "base_revision": base_revision,
         "base_source": base_ref.source,  # hub, package or local: whether base_model_name is a hub id
         # mteb's ModelMeta fields (medbench.models.lineage): the base, and the tasks whose training splits were used
         **lineage(base_ref.name, base_location, training_task_names(data)),
-        "recipe": recipe.raw,
+        "recipe": _portable_recipe(recipe.raw),
         "recipe_file": portable_path(recipe.path),
         "recipe_sha256": recipe.sha256,
         "overrides": recipe.overrides,
