@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "suite"))
 
 from check_sources import check_bundle, check_sts  # noqa: E402
-from medbench.leakage import find_overlaps  # noqa: E402
+from medbench.train.leakage import find_overlaps  # noqa: E402
 
 LANG_NAME = {"de": "German", "en": "English"}
 LANG_UPPER = {"de": "DE", "en": "EN"}
