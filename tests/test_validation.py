@@ -301,3 +301,25 @@ def test_a_reference_that_is_not_a_web_address_is_caught_at_validation(tmp_path:
                     "license: apache-2.0\nreference: docs/card.md\n")
     with pytest.raises(TaskFormatError, match=r"task.yaml:6: reference: expected a URL"):
         discover([tmp_path / "t"], include_builtin=False)
+
+
+def test_task_yaml_messages_name_the_nested_key_its_line_and_a_close_match(tmp_path: Path) -> None:
+    """paths: is checked like the top level: unknown keys, placeholders, leaving the folder, keys given twice."""
+    folder = write_retrieval(tmp_path / "t", yaml_text=(
+        "name: T\ntype: retreival\ndescription: x\nlangauges: [de]\npaths:\n  corpus: ../x.jsonl\n"
+        "  querys: q.jsonl\n  qrels: qrels/{splt}.tsv\n  qrels: qrels/{split}.tsv\nscore_range: [5, 0]\n"))
+    msgs = "\n".join(problems_of(folder))
+    assert "task.yaml:2: type: expected one of: retrieval, sts, got 'retreival'; did you mean 'retrieval'?" in msgs
+    assert "task.yaml:4: langauges: unknown key; did you mean 'languages'?" in msgs
+    assert "languages: missing required key" not in msgs  # the suggestion says it already
+    assert "task.yaml:6: paths.corpus: '../x.jsonl' leaves the task folder" in msgs
+    assert "task.yaml:7: paths.querys: unknown key; did you mean 'queries'?" in msgs
+    assert "task.yaml:9: paths.qrels: key appears more than once" in msgs
+    assert "task.yaml:10: score_range: score_range only applies to type: sts" in msgs
+    folder = write_retrieval(tmp_path / "u", yaml_text=(
+        "name: U\ntype: retrieval\ndescription: x\nlanguages: [de]\npaths: {qrels: 'qrels/{splt}.tsv'}\n"))
+    (msg,) = problems_of(folder)
+    assert "task.yaml:5: paths.qrels: unknown placeholder {splt} in 'qrels/{splt}.tsv': use {lang} and {split}" in msg
+    folder = write_retrieval(tmp_path / "v", yaml_text="name: V\ntype: retrieval\ndescription: [x\nlanguages: [de]\n")
+    (msg,) = problems_of(folder)
+    assert "task.yaml:4: invalid YAML: expected ',' or ']', but got ':' (while parsing a flow sequence that starts on line 3)" in msg

@@ -5,12 +5,12 @@ Out: :class:`TaskData` (checked, content-hashed) and mteb task objects for ``mte
 Next: :mod:`medbench.evaluate` runs a model on them.
 
 Rooms:
-    spec.py       ``task.yaml``: the schema and its messages (file:line), plain folders' inferred spec
+    spec.py       ``task.yaml``: its pydantic schema (messages with file:line via ``_yaml``), plain folders' inferred spec
     data.py       reading and checking the data files; the content hash that is the dataset revision
     discover.py   finding folders, unique names, picking tasks by name and language
     mteb_task.py  mteb task objects, :func:`load_tasks`, :func:`get_benchmark`
 
-A new task format is a reader in ``data.py`` plus its default paths in ``spec.py``.
+A new task format is a reader in ``data.py`` plus its ``paths:`` keys in ``spec.DataPaths``.
 """
 
 from medbench.tasks.data import TaskData

@@ -1,4 +1,7 @@
-"""The task file format: a strict schema for ``task.yaml``, with file and line in every error.
+"""The task file format: ``task.yaml`` as a pydantic model, :class:`TaskFile`, with file and line in every error.
+
+Each field's description is what an error says was expected; :mod:`medbench._yaml` reads the
+file and turns pydantic's errors into problems at ``task.yaml:<line>: <key>: ...``.
 
 A task is a folder::
 
@@ -18,14 +21,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo, field_validator
 
+from medbench import _yaml
+from medbench._yaml import Schema, invalid
 from medbench.errors import ProblemCollector
 
 TASK_FILE = "task.yaml"
-TASK_TYPES = ("retrieval", "sts")
 DEFAULT_MAIN_SCORE = {"retrieval": "ndcg_at_10", "sts": "cosine_spearman"}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,79}$")
 SPLIT_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -38,30 +42,90 @@ LANGUAGES = {
 }
 LANGSCRIPT_RE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
 
-#: Keys accepted in task.yaml: key -> (required, description of what is expected).
-SCHEMA: dict[str, tuple[bool, str]] = {
-    "name": (True, "a task name: letters, digits, '_', '-', '.', starting with a letter"),
-    "type": (True, "one of: retrieval, sts"),
-    "description": (True, "a non-empty text"),
-    "languages": (True, "a list of language codes such as [de] or [de, en]"),
-    "splits": (False, "a list of evaluation split names, default [test]"),
-    "main_score": (False, "an mteb score name, default ndcg_at_10 (retrieval) / cosine_spearman (sts)"),
-    "license": (False, "a license id such as apache-2.0 or cc-by-4.0"),
-    "domains": (False, "a list of mteb domains such as [Medical]"),
-    "version": (False, "a version number or string"),
-    "score_range": (False, "[min, max] of the gold scores (sts only), default [0, 5]"),
-    "reference": (False, "a URL"),
-    "date": (False, "[first, last] dates of the texts as YYYY-MM-DD"),
-    "annotations_creators": (False, "an mteb annotator type such as expert-annotated"),
-    "sample_creation": (False, "an mteb sample creation method such as created"),
-    "dialect": (False, "a list of dialects"),
-    "task_subtypes": (False, "a list of mteb task subtypes"),
-    "bibtex_citation": (False, "a BibTeX entry"),
-    "is_public": (False, "true or false (false for private data)"),
-    "paths": (False, "a mapping of data files relative to the task folder (see README)"),
-}
 
-PATH_KEYS = {"corpus", "queries", "qrels", "top_ranked", "pairs", "train"}
+def _path(what: str) -> Any:
+    return Field(None, description=f"the {what} file relative to the task folder ({{lang}} and {{split}} may be used)")
+
+
+class DataPaths(Schema):
+    """``paths:``: where a task's files are, when not in the default layout."""
+
+    corpus: str = _path("corpus")
+    queries: str = _path("queries")
+    qrels: str = _path("qrels")
+    top_ranked: str = _path("top_ranked")
+    pairs: str = _path("sentence pairs")
+    train: str = _path("training pairs")
+
+    @field_validator("*")
+    @classmethod
+    def _inside(cls, value: str, info: ValidationInfo) -> str:
+        unknown = sorted(set(re.findall(r"{[^}]*}", value)) - {"{lang}", "{split}"})
+        if unknown:
+            raise invalid(f"unknown placeholder {unknown[0]} in {value!r}: use {{lang}} and {{split}}")
+        folder = (info.context or {}).get("folder")
+        if folder is not None:
+            try:
+                (folder / value).resolve().relative_to(folder.resolve())
+            except ValueError:
+                raise invalid(f"{value!r} leaves the task folder {folder}; data files must stay inside it") from None
+        return value
+
+
+def _language(lang: str) -> str:
+    if lang not in LANGUAGES and not LANGSCRIPT_RE.match(lang):
+        raise invalid(f"unknown language {lang!r}: use a code such as de, en or an ISO 639-3 code with script such as deu-Latn")
+    return lang
+
+
+def _dates(value: Any) -> Any:
+    return [str(d) for d in value] if isinstance(value, list) else value  # YAML reads 2024-01-31 as a date
+
+
+class TaskFile(Schema):
+    """``task.yaml`` as written; :func:`load_spec` makes it a :class:`TaskSpec`."""
+
+    name: str = Field(pattern=NAME_RE.pattern, description="a task name: letters, digits, '_', '-', '.', starting with a letter")
+    type: Literal["retrieval", "sts"] = Field(description="one of: retrieval, sts")
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(description="a non-empty text")
+    languages: list[Annotated[str, AfterValidator(_language)]] = Field(
+        min_length=1, description="a list of language codes such as [de] or [de, en]")
+    splits: list[Annotated[str, StringConstraints(pattern=SPLIT_RE.pattern)]] = Field(
+        ["test"], min_length=1, description="a list of evaluation split names, default [test]")
+    main_score: str = Field(None, min_length=1, description="an mteb score name, default ndcg_at_10 (retrieval) / cosine_spearman (sts)")
+    license: str = Field("not specified", description="a license id such as apache-2.0 or cc-by-4.0")
+    domains: list[str] = Field(["Medical"], description="a list of mteb domains such as [Medical]")
+    version: int | float | str = Field(1, description="a version number or string")
+    score_range: list[float] = Field(
+        None, min_length=2, max_length=2, description="[min, max] of the gold scores with min < max (sts only), default [0, 5]")
+    # mteb accepts only a web address; a data card path goes into the description
+    reference: str = Field(None, pattern=r"^https?://\S+$", description="a URL")
+    date: Annotated[list[Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]] | None, BeforeValidator(_dates)] = Field(
+        None, min_length=2, max_length=2, description="[first, last] dates of the texts as YYYY-MM-DD")
+    annotations_creators: str = Field(None, description="an mteb annotator type such as expert-annotated")
+    sample_creation: str = Field(None, description="an mteb sample creation method such as created")
+    dialect: list[str] = Field(None, description="a list of dialects")
+    task_subtypes: list[str] = Field(None, description="a list of mteb task subtypes")
+    bibtex_citation: str = Field(None, description="a BibTeX entry")
+    is_public: bool = Field(True, description="true or false (false for private data)")
+    paths: DataPaths = Field(default_factory=DataPaths, description="a mapping of data files relative to the task folder (see README)")
+
+    @field_validator("languages")
+    @classmethod
+    def _once(cls, languages: list[str]) -> list[str]:
+        twice = [lang for i, lang in enumerate(languages) if lang in languages[:i]]
+        if twice:
+            raise invalid(f"language {twice[0]!r} is listed twice")
+        return languages
+
+    @field_validator("score_range")
+    @classmethod
+    def _range(cls, score_range: list[float], info: ValidationInfo) -> list[float]:
+        if info.data.get("type") != "sts":
+            raise invalid("score_range only applies to type: sts")
+        if not score_range[0] < score_range[1]:
+            raise ValueError("min >= max")  # said as: expected <the field's description>, got <the value as written>
+        return score_range
 
 
 @dataclass
@@ -106,142 +170,21 @@ class TaskSpec:
         return self.folder
 
 
-def _key_lines(node: yaml.Node | None) -> tuple[dict[str, int], list[tuple[str, int]]]:
-    """Line of each top-level key, and keys that appear twice (yaml.safe_load keeps the last silently)."""
-    lines: dict[str, int] = {}
-    dupes: list[tuple[str, int]] = []
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in lines:
-                dupes.append((key, line))
-            lines[key] = line
-    return lines, dupes
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
-
-
 def load_spec(folder: Path, problems: ProblemCollector) -> TaskSpec | None:
     """Read and check ``folder/task.yaml``. Returns None (with problems recorded) when it is unusable."""
-    path = folder / TASK_FILE
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        problems.add(path, "is not UTF-8 text", line=line)
+    doc = _yaml.read(folder / TASK_FILE, problems, "name: ..., type: ...")
+    task = doc and _yaml.validate(TaskFile, doc, problems, context={"folder": folder})
+    if task is None:
         return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problems.add(path, f"invalid YAML: {getattr(exc, 'problem', None) or exc}", line=line)
-        return None
-    if not isinstance(raw, dict):
-        problems.add(path, "expected a mapping of keys (name: ..., type: ...), got " + type(raw).__name__)
-        return None
-    lines, dupes = _key_lines(node)
-    for key, line in dupes:
-        problems.add(path, "key appears more than once", line=line, field=key)
-
-    def bad(key: str, message: str | None = None) -> None:
-        problems.add(path, message or f"expected {SCHEMA[key][1]}, got {raw.get(key)!r}", line=lines.get(key), field=key)
-
-    before = len(problems.problems)
-    for key in raw:
-        if key not in SCHEMA:
-            from difflib import get_close_matches
-
-            close = get_close_matches(str(key), SCHEMA, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(SCHEMA)}"
-            problems.add(path, f"unknown key{hint}", line=lines.get(key), field=str(key))
-    for key, (required, what) in SCHEMA.items():
-        if required and key not in raw:
-            problems.add(path, f"missing required key (expected {what})", field=key)
-
-    name = raw.get("name")
-    if "name" in raw and not (isinstance(name, str) and NAME_RE.match(name)):
-        bad("name")
-    ttype = raw.get("type")
-    if "type" in raw and ttype not in TASK_TYPES:
-        bad("type")
-    desc = raw.get("description")
-    if "description" in raw and not (isinstance(desc, str) and desc.strip()):
-        bad("description")
-    languages = raw.get("languages")
-    if "languages" in raw:
-        if not _is_str_list(languages):
-            bad("languages")
-        else:
-            for lang in languages:
-                if lang not in LANGUAGES and not LANGSCRIPT_RE.match(lang):
-                    bad("languages", f"unknown language {lang!r}: use a code such as de, en "
-                        "or an ISO 639-3 code with script such as deu-Latn")
-            if len(set(languages)) != len(languages):
-                bad("languages", "a language is listed twice")
-    splits = raw.get("splits", ["test"])
-    if not _is_str_list(splits) or not all(SPLIT_RE.match(s) for s in splits):
-        bad("splits")
-    main_score = raw.get("main_score", DEFAULT_MAIN_SCORE.get(ttype, ""))
-    if not isinstance(main_score, str) or not main_score:
-        bad("main_score")
-    for key in ("license", "reference", "annotations_creators", "sample_creation", "bibtex_citation"):
-        if key in raw and not isinstance(raw[key], str):
-            bad(key)
-    if isinstance(raw.get("reference"), str) and not re.match(r"https?://\S+$", raw["reference"]):
-        bad("reference")  # mteb accepts only a web address; a data card path goes into the description
-    for key in ("domains", "dialect", "task_subtypes"):
-        if key in raw and not (isinstance(raw[key], list) and all(isinstance(v, str) for v in raw[key])):
-            bad(key)
-    if "version" in raw and not isinstance(raw["version"], (int, float, str)):
-        bad("version")
-    if "is_public" in raw and not isinstance(raw["is_public"], bool):
-        bad("is_public")
-    score_range = raw.get("score_range", [0, 5])
-    if "score_range" in raw and ttype != "sts":
-        bad("score_range", "score_range only applies to type: sts")
-    if not (
-        isinstance(score_range, list) and len(score_range) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in score_range)
-        and score_range[0] < score_range[1]
-    ):
-        bad("score_range", f"expected [min, max] with min < max, got {score_range!r}")
-    date = raw.get("date")
-    if date is not None:
-        date = [str(d) for d in date] if isinstance(date, list) else date
-        if not (isinstance(date, list) and len(date) == 2 and all(re.match(r"^\d{4}-\d{2}-\d{2}$", d) for d in date)):
-            bad("date")
-    paths = raw.get("paths", {})
-    if not isinstance(paths, dict) or set(paths) - PATH_KEYS:
-        bad("paths", f"expected a mapping with keys among {sorted(PATH_KEYS)}, got {paths!r}")
-    if len(problems.problems) > before:
-        return None
-    return TaskSpec(
-        name=name,
-        type=ttype,
-        description=desc.strip(),
-        languages=list(languages),
-        folder=folder,
-        splits=list(splits),
-        main_score=main_score,
-        license=raw.get("license", "not specified"),
-        domains=raw.get("domains", ["Medical"]),
-        version=str(raw.get("version", 1)),
-        score_range=(float(score_range[0]), float(score_range[1])),
-        reference=raw.get("reference"),
-        date=tuple(date) if date else None,
-        annotations_creators=raw.get("annotations_creators"),
-        sample_creation=raw.get("sample_creation"),
-        dialect=raw.get("dialect"),
-        task_subtypes=raw.get("task_subtypes"),
-        bibtex_citation=raw.get("bibtex_citation"),
-        is_public=raw.get("is_public", True),
-        paths=paths,
+    values = task.model_dump()
+    values.update(
+        main_score=task.main_score or DEFAULT_MAIN_SCORE[task.type],
+        version=str(task.version),
+        score_range=tuple(float(v) for v in task.score_range or (0, 5)),
+        date=tuple(task.date) if task.date else None,
+        paths=task.paths.model_dump(exclude_unset=True),
     )
+    return TaskSpec(folder=folder, **values)
 
 
 def looks_like_task(folder: Path) -> bool:
