@@ -9,7 +9,7 @@ Sources (written by hand against suite/GUIDELINE.md; format in suite/check_sourc
     suite/src/<lang>/sts/test-*.jsonl, train-*.jsonl -> the STS task
 
 Training items that repeat a test query, passage or pair (exact or near-duplicate, see
-medbench.leakage) are dropped and listed; test data is never changed by the build.
+medbench.train.leakage) are dropped and listed; test data is never changed by the build.
 """
 
 from __future__ import annotations
