@@ -206,3 +206,26 @@ def test_publish_to_an_unwritable_place_is_a_clear_error(results: Path, tasks_ro
                                               "--tasks-dir", str(tasks_root)])
     assert result.exit_code == 1 and "cannot write the publication" in result.output and "is a file" in result.output
     assert "Traceback" not in result.output
+
+
+def test_publish_never_writes_a_local_path(results: Path, tasks_root: Path, tmp_path: Path) -> None:
+    meta = results / "medbench__ft" / "f1" / "model_meta.json"
+    data = json.loads(meta.read_text())
+    data["reference"] = "/home/anna/projects/oncology-notes/model"  # names a person and a project
+    meta.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    with pytest.raises(MedbenchError, match=r"a local path is in the output .*/home/anna/projects"):
+        publish("medbench/ft", results, out, tasks_dirs=[tasks_root])
+    assert not out.exists()
+
+
+def test_committed_results_and_leaderboard_hold_no_machine_path() -> None:
+    import re as _re
+
+    from conftest import REPO
+
+    pattern = _re.compile(r"/(tmp|home|root)/")
+    found = [str(p) for folder in ("results", "leaderboard") for p in (REPO / folder).rglob("*")
+             if p.is_file() and p.suffix in (".json", ".jsonl", ".md", ".csv", ".tex", ".html")
+             and pattern.search(p.read_text(encoding="utf-8", errors="replace"))]
+    assert found == []
