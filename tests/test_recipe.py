@@ -86,7 +86,7 @@ def test_loss_parameters_are_checked_per_loss(tmp_path: Path) -> None:
         "{name: cached_mnrl, mini_batch_size: 2}", "gist")
     found = "\n".join(problems(write(tmp_path, text)))
     assert "phases.0.loss.margin: unknown parameter of loss 'cosine'; cosine takes no parameters" in found
-    assert "phases.1.loss: loss gist needs guide_model" in found
+    assert "phases.1.loss.guide_model: missing required key (expected the guide model that filters false in-batch negatives" in found
 
 
 def test_duplicate_keys_and_bad_values(tmp_path: Path) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, StringConstraints, Tag, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from medbench.errors import ProblemCollector
 
@@ -72,13 +72,13 @@ def read(path: Path, problems: ProblemCollector, expected: str) -> Document | No
         got = "an empty file" if data is None else f"{type(data).__name__} {show(data)}"
         problems.add(path, f"expected a mapping of keys ({expected}), got {got}")
         return None
-    lines, dupes = node_lines(node)
+    lines, dupes = _node_lines(node)
     for where, line in dupes:
         problems.add(path, "key appears more than once", line=line, field=".".join(map(str, where)))
     return Document(path, data, lines)
 
 
-def node_lines(node: yaml.Node | None, path: tuple = (), out: dict | None = None,
+def _node_lines(node: yaml.Node | None, path: tuple = (), out: dict | None = None,
                 dupes: list | None = None) -> tuple[dict[tuple, int], list[tuple[tuple, int]]]:
     """Line of every key and list item, by path (``("phases", 0, "loss")``), and keys given twice."""
     out = {} if out is None else out
@@ -92,11 +92,11 @@ def node_lines(node: yaml.Node | None, path: tuple = (), out: dict | None = None
                 dupes.append((sub, key_node.start_mark.line + 1))
             seen.add(key)
             out[sub] = key_node.start_mark.line + 1
-            node_lines(value_node, sub, out, dupes)
+            _node_lines(value_node, sub, out, dupes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[(*path, i)] = item.start_mark.line + 1
-            node_lines(item, (*path, i), out, dupes)
+            _node_lines(item, (*path, i), out, dupes)
     return out, dupes
 
 
@@ -108,10 +108,49 @@ def show(value: Any) -> str:
 # -- checking against a pydantic model ---------------------------------------------------------------------
 
 
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+#: A finite number; text that spells one counts, since YAML reads ``2e-5`` (no dot) as text.
+Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
+#: A text with something in it besides spaces.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class Schema(BaseModel):
-    """A file's schema: YAML types as written (no "5" for 5, no "yes" for true), unknown keys are errors."""
+    """A file's schema: YAML types as written (no "5" for 5, no "yes" for true), unknown keys are errors.
+
+    Fields with ``exclude=True`` are set by the program after validation (a place in the file, a
+    hash): a file that gives one gets "unknown key".
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_from_the_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name and cls.model_fields[info.field_name].exclude:
+            raise PydanticKnownError("extra_forbidden")
+        return value
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The keys a file may give, as written (a field's alias, else its name)."""
+        return [f.alias or name for name, f in cls.model_fields.items() if not f.exclude]
+
+    @classmethod
+    def unknown_key(cls, key: str) -> tuple[str, str | None]:
+        """What an unknown ``key`` is told, and the known key it is close to (None when none is)."""
+        close = difflib.get_close_matches(key, cls.keys(), n=1, cutoff=0.6)
+        if close:
+            return f"unknown key; did you mean {close[0]!r}?", close[0]
+        return f"unknown key; known keys: {', '.join(cls.keys())}", None
 
 
 def invalid(message: str) -> PydanticCustomError:
@@ -120,6 +159,16 @@ def invalid(message: str) -> PydanticCustomError:
     Any other error (a ``ValueError`` too) is said as ``expected <the field's description>, got <the value as written>``.
     """
     return PydanticCustomError("medbench", message)
+
+
+def also_invalid(handler: Callable[[Any], Any], value: Any, message: str) -> NoReturn:
+    """Fail with ``message`` and with whatever ``handler`` (a wrap validator's) finds wrong in ``value``: both are reported."""
+    errors: list[Any] = [{"type": invalid(message), "loc": (), "input": value}]
+    try:
+        handler(value)
+    except ValidationError as exc:
+        errors += [{"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]} for e in exc.errors()]
+    raise ValidationError.from_exception_data("value", errors)
 
 
 def validate(model: type[M], doc: Document, problems: ProblemCollector, *, context: Any = None,
@@ -131,7 +180,7 @@ def validate(model: type[M], doc: Document, problems: ProblemCollector, *, conte
     try:
         return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        said = [_problem(model, doc, _in_data(doc.data, error["loc"], error["type"] == "missing"), error) for error in exc.errors()]
+        said = [_problem(model, doc, error) for error in exc.errors()]
         meant = {(*loc[:-1], close) for loc, _, _, close, _ in said if close}  # the keys an unknown key's suggestion names
         found: dict[tuple[str | None, str], int | None] = {}
         for loc, where, message, _, union in said:
@@ -148,42 +197,66 @@ def validate(model: type[M], doc: Document, problems: ProblemCollector, *, conte
         return None
 
 
-def _problem(model: type[BaseModel], doc: Document, loc: tuple, error: Any) -> tuple[tuple, tuple, str, str | None, bool]:
-    """For one pydantic error at ``loc``: ``loc``, the key to name (the field the schema describes), the message,
-    the known key an unknown key is close to, and whether it is about one member of a union."""
-    said = _said(model, doc, loc, error)
-    return (loc, *said, len(error["loc"]) > len(loc))
-
-
-def _said(model: type[BaseModel], doc: Document, loc: tuple, error: Any) -> tuple[tuple, str, str | None]:
-    field, info, owner = _walk(model, loc)
+def _problem(model: type[BaseModel], doc: Document, error: Any) -> tuple[tuple, tuple, str, str | None, bool]:
+    """For one pydantic error: its path in the data, the key to name (the field the schema describes), the
+    message, the known key an unknown key is close to, and whether pydantic's location went through a union
+    member (``'str'``, a loss name) that is not in the data."""
     kind = error["type"]
+    loc, field, info, owner, tp = _locate(model, doc.data, error["loc"], kind == "missing")
+    union = len(error["loc"]) > len(loc)
     if kind == "extra_forbidden":
-        known = list(getattr(owner, "model_fields", ()))
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-        return loc, f"unknown key; {hint}", close[0] if close else None
+        message, close = owner.unknown_key(str(loc[-1])) if owner and issubclass(owner, Schema) else ("unknown key", None)
+        return loc, loc, message, close, union
     if kind == "missing":
-        return loc, f"missing required key (expected {getattr(info, 'description', None) or 'a value'})", None
+        return loc, loc, f"missing required key (expected {getattr(info, 'description', None) or 'a value'})", None, union
+    whole = isinstance(tp, type) and issubclass(tp, BaseModel) and loc != field  # a list item's mapping, as a whole
+    if whole and kind in ("model_type", "dict_type"):
+        return loc, loc, f"expected a mapping of keys ({', '.join(tp.keys())}), got {show(_value_at(doc.data, loc))}", None, union
     if kind == "medbench" or info is None or not info.description:
-        return field or loc, error["msg"], None
-    message = f"expected {info.description}, got {show(_value_at(doc.data, field))}"
-    if kind == "literal_error" and isinstance(error["input"], str):
-        close = difflib.get_close_matches(error["input"], _literal_options(info.annotation), n=1, cutoff=0.5)
+        return loc, (loc if whole else field or loc), error["msg"], None, union
+    said = (error.get("ctx") or {}).get("tag", error["input"])  # a discriminated union's tag: the name in a mapping
+    message = f"expected {info.description}, got {show(said if kind == 'union_tag_invalid' else _value_at(doc.data, field))}"
+    if kind in ("literal_error", "union_tag_invalid") and isinstance(said, str):
+        close = difflib.get_close_matches(said, _options(info.annotation), n=1, cutoff=0.5)
         message += f"; did you mean {close[0]!r}?" if close else ""
-    return field, message, None
+    return loc, field, message, None, union
 
 
-def _in_data(data: Any, loc: Sequence, missing: bool) -> tuple:
-    """The error location as a path in the data: pydantic's union member tags (``'str'``) left out."""
-    out: list = []
+def _locate(model: type[BaseModel], data: Any, loc: Sequence, missing: bool) -> tuple[tuple, tuple, Any, Any, Any]:
+    """Follow pydantic's error location through the data and the schema together.
+
+    Returns the location as a path in the data (union member tags such as ``'str'`` or a loss name left
+    out), the path of the deepest schema field on the way and its FieldInfo, the model that holds the
+    last key, and the type at the end.
+    """
+    tp: Any = model
+    path: list = []
+    field: tuple = ()
+    info = owner = None
     for i, part in enumerate(loc):
         if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and part < len(data):
-            out.append(part)
+            path.append(part)
             data = data[part]
         elif missing and i == len(loc) - 1:
-            out.append(part)
-    return tuple(out)
+            path.append(part)
+        owner, nxt = None, None
+        for t in _alternatives(tp):
+            tags = [m.tag for m in getattr(t, "__metadata__", ()) if isinstance(m, Tag)]
+            if tags:
+                nxt = typing.get_args(t)[0] if part in tags else None  # a discriminated union's member
+            elif isinstance(t, type) and issubclass(t, BaseModel):
+                owner = t
+                fields = {f.alias or name: f for name, f in t.model_fields.items()}
+                if part in fields:
+                    info, field, nxt = fields[part], tuple(path), fields[part].annotation
+            elif typing.get_origin(t) in (list, tuple) and isinstance(part, int):
+                nxt = typing.get_args(t)[0]
+            elif typing.get_origin(t) is dict:
+                nxt = typing.get_args(t)[1]
+            if nxt is not None:
+                break
+        tp = nxt if nxt is not None else tp  # a part that names no member ('str', '[key]') stays at the same type
+    return tuple(path), field, info, owner, tp
 
 
 def _value_at(data: Any, where: Sequence) -> Any:
@@ -193,119 +266,22 @@ def _value_at(data: Any, where: Sequence) -> Any:
 
 
 def _alternatives(tp: Any) -> list:
-    """The types a value of ``tp`` may be: Optional and unions split, Annotated unwrapped."""
+    """The types a value of ``tp`` may be: Optional and unions split, Annotated unwrapped (a tagged union member kept)."""
     origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
+    if origin is typing.Annotated and not any(isinstance(m, Tag) for m in tp.__metadata__):
         return _alternatives(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         return [t for arg in typing.get_args(tp) for t in _alternatives(arg)]
     return [tp]
 
 
-def _walk(model: type[BaseModel], loc: tuple) -> tuple[tuple, Any, Any]:
-    """The deepest model field along ``loc`` (its path and FieldInfo), and the model that holds ``loc[-1]``."""
-    tp: Any = model
-    field: tuple = ()
-    info = owner = None
-    for i, part in enumerate(loc):
-        owner, nxt = None, None
-        for t in _alternatives(tp):
-            if isinstance(t, type) and issubclass(t, BaseModel):
-                owner = t
-                if part in t.model_fields:
-                    info, field, nxt = t.model_fields[part], loc[: i + 1], t.model_fields[part].annotation
-            elif typing.get_origin(t) in (list, tuple) and isinstance(part, int):
-                nxt = typing.get_args(t)[0]
-            elif typing.get_origin(t) is dict:
-                nxt = typing.get_args(t)[1]
-            if nxt is not None:
-                break
-        if nxt is None:
-            break
-        tp = nxt
-    return field, info, owner
-
-
-def _literal_options(tp: Any) -> list[str]:
+def _options(tp: Any) -> list[str]:
+    """The values a Literal, or the tags a discriminated union, allows."""
+    if isinstance(tp, Tag):
+        return [tp.tag]
     if typing.get_origin(tp) is typing.Literal:
         return [str(a) for a in typing.get_args(tp)]
-    return [o for arg in typing.get_args(tp) for o in _literal_options(arg)]
-
-
-# -- the recipe's hand-written checks (until recipe.py moves to pydantic too) --------------------------------
-
-
-class Checker:
-    """Records problems at a path of a YAML file, with the line of that path (or of its nearest parent)."""
-
-    def __init__(self, path: Path, lines: dict[tuple, int], overridden: set[tuple], problems: ProblemCollector):
-        self.path, self.lines, self.overridden, self.problems = path, lines, overridden, problems
-
-    def add(self, where: tuple, message: str) -> None:
-        dotted = ".".join(map(str, where)) or None
-        if any(where[: len(o)] == o for o in self.overridden):
-            message += " (value from --set)"
-        line = None
-        for n in range(len(where), 0, -1):
-            if where[:n] in self.lines:
-                line = self.lines[where[:n]]
-                break
-        self.problems.add(self.path, message, line=line, field=dotted)
-
-    def mapping(self, where: tuple, value: Any, allowed: dict[str, str], required: Iterable[str] = ()) -> dict | None:
-        if not isinstance(value, dict):
-            self.add(where, f"expected a mapping of keys ({', '.join(allowed)}), got {show(value)}")
-            return None
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-                self.add((*where, key), f"unknown key; {hint}")
-        for key in required:
-            if key not in value:
-                self.add(where, f"missing required key {key!r} ({allowed[key]})")
-        return value
-
-    def number(self, where: tuple, value: Any, what: str, *, integer: bool = False, low: float | None = None,
-               high: float | None = None, low_open: bool = False, high_open: bool = False) -> Any:
-        """A number within bounds; numeric strings such as ``2e-5`` (which YAML reads as text) count."""
-        number: float | int | None = None
-        if isinstance(value, bool):
-            number = None
-        elif integer:
-            number = value if isinstance(value, int) else None
-        elif isinstance(value, (int, float)):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-        ok = number is not None and number == number  # not NaN
-        if ok and low is not None:
-            ok = number > low if low_open else number >= low
-        if ok and high is not None:
-            ok = number < high if high_open else number <= high
-        if not ok:
-            self.add(where, f"expected {what}, got {show(value)}")
-            return None
-        return number
-
-    def choice(self, where: tuple, value: Any, options: Sequence[str], what: str) -> str | None:
-        if isinstance(value, str) and value in options:
-            return value
-        hint = ""
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, list(options), n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.add(where, f"expected {what}: one of {', '.join(options)}, got {show(value)}{hint}")
-        return None
-
-    def text(self, where: tuple, value: Any, what: str) -> str | None:
-        if isinstance(value, str) and value.strip():
-            return value
-        self.add(where, f"expected {what}, got {show(value)}")
-        return None
+    return [o for arg in typing.get_args(tp) for o in _options(arg)]
 
 
 # -- overrides -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError, ProblemCollector
 from medbench.jsonl import iter_rows
 from medbench.train.leakage import Overlap, find_overlaps
-from medbench.train.recipe import CONTRASTIVE, DataSpec, PhaseSpec, Recipe
+from medbench.train.recipe import DataSpec, PhaseSpec, Recipe
 
 LAYOUTS = {
     "pairs": ("anchor", "positive"),
@@ -262,15 +262,10 @@ def _check_layout(recipe: Recipe, phase: PhaseSpec, ts: TrainingSet, problems: P
                          line=ts.spec.line if ts.spec else None, field=f"phases.{phase.index}.mine_hard_negatives")
             return
         layout = "triplets"
-    ok = (loss == "cosine" and layout == "scored") or (loss == "triplet" and layout == "triplets") or (
-        loss in CONTRASTIVE and layout in ("pairs", "triplets"))
-    if not ok:
-        wanted = {"cosine": "scored sentence pairs (sentence1, sentence2, score)",
-                  "triplet": "(anchor, positive, negative) rows, or pairs with mine_hard_negatives"}.get(
-            loss, "(anchor, positive) or (anchor, positive, negative) rows")
+    if layout not in phase.loss.layouts:
         got = {"pairs": "(anchor, positive) pairs", "triplets": "(anchor, positive, negative) rows",
                "scored": "scored sentence pairs"}[ts.layout]
-        problems.add(recipe.path, f"loss {loss} needs {wanted}; {ts.source} has {got}",
+        problems.add(recipe.path, f"loss {loss} needs {phase.loss.needs()}; {ts.source} has {got}",
                      line=ts.spec.line if ts.spec else None, field=ts.spec.where if ts.spec else None)
 
 

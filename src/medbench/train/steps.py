@@ -18,7 +18,7 @@ from medbench.jsonl import read_rows
 from medbench.models import resolve_model
 from medbench.tasks.data import TaskData
 from medbench.train.data import TrainingSet, split_dev, to_dataset
-from medbench.train.recipe import CACHED, CONTRASTIVE, PhaseSpec, TrainingSettings
+from medbench.train.recipe import PhaseSpec, TrainingSettings
 
 #: The oldest releases the trainer works with (pyproject.toml declares the same; docs/TRAINING.md says why).
 #: A guard as well as a bound, because offline installs (``pip install --no-deps``) skip the resolver.
@@ -135,26 +135,10 @@ def load_st(location: str, device: str, revision: str | None = None) -> Any:
 
 
 def build_loss(phase: PhaseSpec, model: Any, device: str, echo: Callable[[str], None] = echo_stdout) -> Any:
-    """The sentence-transformers loss of a phase, wrapped in MatryoshkaLoss when asked."""
+    """The sentence-transformers loss of a phase (its entry in :data:`medbench.train.losses.LOSSES`), wrapped in MatryoshkaLoss when asked."""
     from sentence_transformers.sentence_transformer import losses
 
-    name, p = phase.loss.name, phase.loss.params
-    if name == "mnrl":
-        loss = losses.MultipleNegativesRankingLoss(model, scale=p.get("scale", 20.0))
-    elif name == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=p.get("scale", 20.0),
-                                                         mini_batch_size=p.get("mini_batch_size", 32))
-    elif name == "cosine":
-        loss = losses.CosineSimilarityLoss(model)
-    elif name == "triplet":
-        metric = getattr(losses.TripletDistanceMetric, p.get("distance", "euclidean").upper())
-        loss = losses.TripletLoss(model, distance_metric=metric, triplet_margin=p.get("margin", 5.0))
-    elif name == "gist":
-        location, _ = model_location(p["guide_model"], echo)
-        guide = load_st(location, device)
-        loss = losses.GISTEmbedLoss(model, guide=guide, temperature=p.get("temperature", 0.01))
-    else:  # the recipe schema makes this unreachable
-        raise MedbenchError(f"unknown loss {name!r}")
+    loss = phase.loss.build(losses, model, lambda name: load_st(model_location(name, echo)[0], device))
     if phase.matryoshka:
         dims = phase.matryoshka["dims"]
         size = model.get_embedding_dimension()
@@ -236,14 +220,13 @@ def _mine(model: Any, phase: PhaseSpec, ts: TrainingSet, prompts: dict[str, str]
     else:
         from sentence_transformers.util import mine_hard_negatives
 
-        m = phase.mining or {}
+        m = phase.mining
         pairs = to_dataset(TrainingSet(ts.name, ts.source, "pairs", [{"anchor": r["anchor"], "positive": r["positive"]}
                                                                      for r in ts.rows], ts.row_numbers))
         mined = mine_hard_negatives(
             pairs, model, anchor_column_name="anchor", positive_column_name="positive",
-            range_min=m.get("range_min", 0), range_max=m.get("range_max"), absolute_margin=m.get("margin"),
-            relative_margin=m.get("relative_margin"), max_score=m.get("max_score"),
-            num_negatives=m.get("num_negatives", 1), sampling_strategy=m.get("sampling_strategy", "top"),
+            range_min=m.range_min, range_max=m.range_max, absolute_margin=m.margin, relative_margin=m.relative_margin,
+            max_score=m.max_score, num_negatives=m.num_negatives, sampling_strategy=m.sampling_strategy,
             query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
             output_format="triplet", batch_size=64, verbose=show_progress,
         )
@@ -270,7 +253,7 @@ def _column_prompts(sets: Sequence[TrainingSet], prompts: dict[str, str]) -> dic
 
 def sampler_name(s: TrainingSettings, phase: PhaseSpec) -> str:
     """The phase's batch sampler: the recipe's, else no_duplicates for in-batch-negative losses."""
-    return s.batch_sampler or ("no_duplicates" if phase.loss.name in CONTRASTIVE else "batch_sampler")
+    return s.batch_sampler or ("no_duplicates" if phase.loss.contrastive else "batch_sampler")
 
 
 def drops_last(s: TrainingSettings, phase: PhaseSpec) -> bool:
@@ -283,7 +266,7 @@ def drops_last(s: TrainingSettings, phase: PhaseSpec) -> bool:
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return True
-    return s.drop_last if s.drop_last is not None else phase.loss.name in CACHED
+    return s.drop_last if s.drop_last is not None else phase.loss.cached
 
 
 def check_full_batches(phase: PhaseSpec, sets: Sequence[TrainingSet], *, hold_out_dev: bool = True) -> None:
@@ -389,8 +372,7 @@ def run_phase(model: Any, phase: PhaseSpec, sets: list[TrainingSet], phase_dir: 
         check_full_batches(phase, train_sets, hold_out_dev=False)  # mining keeps only anchors it found negatives for
     datasets = {ts.name: to_dataset(ts) for ts in train_sets}
     train_dataset = next(iter(datasets.values())) if len(datasets) == 1 else datasets
-    fits = {"cosine": ("scored",), "triplet": ("triplets",)}.get(phase.loss.name, ("pairs", "triplets"))
-    dev_fit = [ts for ts in dev_sets if ts.layout in fits]
+    dev_fit = [ts for ts in dev_sets if ts.layout in phase.loss.layouts]
     eval_dataset: Any = None
     if dev_fit and len({ts.layout for ts in dev_fit}) == 1:  # one eval loss (and one evaluator run), not one per set
         eval_dataset = to_dataset(TrainingSet("dev", "dev", dev_fit[0].layout,
