@@ -83,6 +83,12 @@ def changed(before: Path, after: Path) -> bool:
     return any(not (a[k] == b[k]).all() for k in a)
 
 
+def test_every_registered_loss_is_trained_here() -> None:
+    from medbench.train.losses import LOSSES as REGISTRY
+
+    assert set(REGISTRY) <= set(LOSSES), "add the new loss to LOSSES above"
+
+
 @pytest.mark.parametrize("loss", list(LOSSES))
 def test_every_loss_trains_two_steps_and_changes_the_weights(workdir: Path, loss: str) -> None:
     from medbench.train import train

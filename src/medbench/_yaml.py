@@ -108,7 +108,8 @@ def show(value: Any) -> str:
 # -- checking against a pydantic model ---------------------------------------------------------------------
 
 
-def _number(value: Any) -> Any:
+def as_number(value: Any) -> Any:
+    """Text that spells a number, as that number (YAML reads ``2e-5``, with no dot, as text); anything else as it is."""
     if isinstance(value, str):
         try:
             return float(value)
@@ -117,8 +118,8 @@ def _number(value: Any) -> Any:
     return value
 
 
-#: A finite number; text that spells one counts, since YAML reads ``2e-5`` (no dot) as text.
-Number = Annotated[float, BeforeValidator(_number), AllowInfNan(False)]
+#: A finite number; text that spells one counts (:func:`as_number`).
+Number = Annotated[float, BeforeValidator(as_number), AllowInfNan(False)]
 #: A text with something in it besides spaces.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 

@@ -90,7 +90,7 @@ class TrainingSettings(Schema):
     @field_validator("eval", mode="before")
     @classmethod
     def _fraction_or_task(cls, value: Any, info: ValidationInfo) -> Any:
-        value = _yaml._number(value)
+        value = _yaml.as_number(value)
         if isinstance(value, str):
             known = (info.context or {}).get("known_tasks")
             if known is not None and value not in known:

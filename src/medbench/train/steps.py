@@ -1,8 +1,9 @@
 """The steps of one training phase: device and precision, model, data (mining), loss, evaluator, arguments, trainer.
 
-:func:`run_phase` runs them in the order of sentence-transformers' training examples; the
-recipe-level loop, checkpoints and saving are in :mod:`medbench.train`. torch and
-sentence-transformers are imported inside the functions.
+:func:`run_phase` runs them in the order of sentence-transformers' training examples; the loss
+comes from the phase's entry in :mod:`medbench.train.losses` (wrapped in MatryoshkaLoss here), the
+evaluators from :mod:`medbench.train.evaluators`; the recipe-level loop, checkpoints and saving are
+in :mod:`medbench.train.trainer`. torch and sentence-transformers are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from medbench.jsonl import read_rows
 from medbench.models import resolve_model
 from medbench.tasks.data import TaskData
 from medbench.train.data import TrainingSet, split_dev, to_dataset
+from medbench.train.evaluators import dev_evaluators, task_evaluators
 from medbench.train.recipe import PhaseSpec, TrainingSettings
 
 #: The oldest releases the trainer works with (pyproject.toml declares the same; docs/TRAINING.md says why).
@@ -112,7 +114,7 @@ def resolve_precision(wanted: str, device: str, echo: Callable[[str], None] = la
     return {"fp16": True}
 
 
-# -- model, loss, evaluator --------------------------------------------------------------------------
+# -- model and loss --------------------------------------------------------------------------------
 
 
 def model_location(model: str, echo: Callable[[str], None]) -> tuple[str, Any]:
@@ -147,66 +149,6 @@ def build_loss(phase: PhaseSpec, model: Any, device: str, echo: Callable[[str], 
                                 f"embedding size {size}")
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims, matryoshka_weights=phase.matryoshka["weights"])
     return loss
-
-
-def _evaluator_for_sets(dev: Sequence[TrainingSet], pool: Sequence[TrainingSet], prompts: dict[str, str],
-                        batch_size: int) -> list[Any]:
-    """IR evaluators for dev pairs (ranked among all passages of their set), similarity ones for scored pairs."""
-    from sentence_transformers.sentence_transformer.evaluation import (
-        EmbeddingSimilarityEvaluator,
-        InformationRetrievalEvaluator,
-    )
-
-    out = []
-    by_name = {ts.name: ts for ts in pool}
-    for ts in dev:
-        if ts.layout == "scored":
-            out.append(EmbeddingSimilarityEvaluator([r["sentence1"] for r in ts.rows], [r["sentence2"] for r in ts.rows],
-                                                    [r["score"] for r in ts.rows], name=f"{ts.name}-dev",
-                                                    batch_size=batch_size, write_csv=False))
-            continue
-        passages = list(dict.fromkeys(
-            [r[c] for s in (by_name.get(ts.name), ts) if s for r in s.rows for c in ("positive", "negative") if c in r]))
-        cid = {text: f"d{i}" for i, text in enumerate(passages)}
-        qid: dict[str, str] = {}
-        relevant: dict[str, set[str]] = {}
-        for r in ts.rows:
-            q = qid.setdefault(r["anchor"], f"q{len(qid)}")
-            relevant.setdefault(q, set()).add(cid[r["positive"]])
-        queries = {q: text for text, q in qid.items()}
-        out.append(InformationRetrievalEvaluator(
-            queries, {c: t for t, c in cid.items()}, relevant, name=f"{ts.name}-dev", batch_size=batch_size,
-            write_csv=False, query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
-            accuracy_at_k=[1, 5], precision_recall_at_k=[5], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[10]))
-    return out
-
-
-def _evaluator_for_task(task: TaskData, prompts: dict[str, str], batch_size: int) -> list[Any]:
-    """Evaluators on an evaluation task's first split (binary relevance: for watching training, not for reporting)."""
-    from sentence_transformers.sentence_transformer.evaluation import (
-        EmbeddingSimilarityEvaluator,
-        InformationRetrievalEvaluator,
-    )
-
-    split = task.spec.splits[0]
-    low, high = task.spec.score_range
-    out = []
-    for lang, ld in task.languages.items():
-        name = task.spec.name if len(task.languages) == 1 else f"{task.spec.name}-{lang}"
-        if task.spec.type == "sts":
-            pairs = ld.pairs.get(split, [])
-            out.append(EmbeddingSimilarityEvaluator([p[0] for p in pairs], [p[1] for p in pairs],
-                                                    [(p[2] - low) / (high - low) for p in pairs], name=name,
-                                                    batch_size=batch_size, write_csv=False))
-        else:
-            qrels = ld.qrels.get(split, {})
-            relevant = {q: {d for d, s in docs.items() if s > 0} for q, docs in qrels.items()}
-            out.append(InformationRetrievalEvaluator(
-                {q: ld.queries[q] for q in relevant}, {d: f"{t} {x}".strip() for d, (t, x) in ld.corpus.items()},
-                relevant, name=name, batch_size=batch_size, write_csv=False,
-                query_prompt=prompts.get("query") or None, corpus_prompt=prompts.get("document") or None,
-                accuracy_at_k=[1, 5], precision_recall_at_k=[5], mrr_at_k=[10], ndcg_at_k=[10], map_at_k=[10]))
-    return out
 
 
 # -- one phase ---------------------------------------------------------------------------------------
@@ -386,9 +328,9 @@ def run_phase(model: Any, phase: PhaseSpec, sets: list[TrainingSet], phase_dir: 
     # 4. evaluator
     evaluators: list[Any] = []
     if dev_sets:
-        evaluators = _evaluator_for_sets(dev_sets, train_sets, prompts, s.batch_size)
+        evaluators = dev_evaluators(dev_sets, train_sets, prompts, s.batch_size)
     elif isinstance(s.eval, str):
-        evaluators = _evaluator_for_task(tasks[s.eval], prompts, s.batch_size)
+        evaluators = task_evaluators(tasks[s.eval], prompts, s.batch_size)
     evaluator = None
     if evaluators:
         from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
