@@ -65,7 +65,9 @@ def write_model(root: Path, name: str, revision: str, tasks: dict[str, dict[str,
         if lines:
             (folder / "per_item").mkdir(exist_ok=True)
             (folder / "per_item" / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    if run_log is not None:
+    if run_log is not None:  # as `medbench run` writes it: a line for every task of the folder
+        logged = {e.get("task") for e in run_log}
+        run_log = run_log + [{**run_log[0], "task": t} for t in tasks if t not in logged] if run_log else run_log
         (folder / lb.RUN_LOG).write_text("".join(json.dumps(e) + "\n" for e in run_log))
     return folder
 

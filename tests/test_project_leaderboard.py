@@ -70,3 +70,23 @@ def test_a_user_task_on_the_committed_board_keeps_the_ranking(tmp_path: Path) ->
     assert "MyClinicNotesDE" not in rows[0]["mean_over"] and rows[0]["rank"] == "1"
     assert "MyClinicNotesDE (de; 1 of 6 models)" in (out / "leaderboard.tex").read_text()
     assert "MyClinicNotesDE (de; 1 of 6 models)" in (out / "index.html").read_text()
+
+
+def test_an_incomplete_result_is_not_shown_but_named(tmp_path) -> None:
+    """A medbench result with a part missing (a kill mid-write, before results were written atomically) counts as absent."""
+    import shutil
+
+    from conftest import REPO
+
+    results = tmp_path / "results"
+    shutil.copytree(REPO / "results", results)
+    folder = next(results.glob("sentence-transformers__all-MiniLM-L6-v2/*"))
+    (folder / "per_item" / "MedbenchSTSDE.jsonl").unlink()  # what a kill right after mteb's file left behind
+    log = folder / "medbench_runs.jsonl"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if '"MedbenchSTSDE"' not in line))
+    board = lb.build_board(lb.load_results([results]), lb.task_infos([]))
+    minilm = next(r for r in board.rows if r.name == "sentence-transformers/all-MiniLM-L6-v2")
+    assert not [c for c in minilm.cells if c.task == "MedbenchSTSDE"]
+    assert any("all-MiniLM-L6-v2" in n and "MedbenchSTSDE not shown" in n for n in board.notes)
+    mpnet = next(r for r in board.rows if r.name == "sentence-transformers/all-mpnet-base-v2")
+    assert [c for c in mpnet.cells if c.task == "MedbenchSTSDE"]  # the others' complete results stay

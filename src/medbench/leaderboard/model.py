@@ -61,6 +61,8 @@ class ModelResults:
     results: dict[str, dict[str, Any]]  # task name -> mteb TaskResult JSON
     items: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (task, split, subset)
     origin: Origin | None = None
+    #: task -> why its result is not shown: a medbench result with a part missing (a kill mid-write)
+    incomplete: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

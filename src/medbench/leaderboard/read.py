@@ -60,7 +60,26 @@ def read_model_folder(folder: Path) -> ModelResults | None:
         if path.is_file():
             for row in read_rows(path):
                 items.setdefault((task, str(row.get("split")), str(row.get("subset"))), []).append(row)
-    return ModelResults(name, folder.name, folder, results, items, read_origin(folder, folder.name, meta))
+    incomplete = _incomplete(folder, results)
+    for task in incomplete:
+        del results[task]
+    return ModelResults(name, folder.name, folder, results, items, read_origin(folder, folder.name, meta), incomplete)
+
+
+def _incomplete(folder: Path, results: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Results that medbench wrote only in part, shown as absent: a kill after mteb wrote ``<Task>.json``
+    and before medbench logged the run (results written before the store wrote them atomically).
+
+    A folder whose run log names no task was written by plain mteb (or comes from MTEB's results
+    repository, or holds only lineage): its results are whole as they are, only without intervals.
+    """
+    from medbench.store import run_log_tasks
+
+    logged = run_log_tasks(folder)
+    if not logged:
+        return {}
+    return {task: "the run that wrote it did not finish (no line in medbench_runs.jsonl); run `medbench run` again"
+            for task in results if task not in logged}
 
 
 def read_origin(folder: Path, revision: str, meta: dict[str, Any] | None = None) -> Origin | None:

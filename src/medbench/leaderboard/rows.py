@@ -37,6 +37,7 @@ def model_cells(model: ModelResults, tasks: dict[str, TaskInfo], resamples: int 
                 notes: list[str] | None = None) -> dict[Column, Cell]:
     """The cells of one model: stored scores, with bootstrap intervals where per-item scores exist."""
     notes = notes if notes is not None else []
+    notes += [f"{model.name} @ {model.revision}: {task} not shown: {why}" for task, why in sorted(model.incomplete.items())]
     cells: dict[Column, Cell] = {}
     for task, result in sorted(model.results.items()):
         info = tasks.get(task)
