@@ -223,7 +223,8 @@ def test_paths_with_lang_and_split_placeholders(tmp_path: Path) -> None:
 
     sts = tmp_path / "sts"
     for split in ("test", "dev"):
-        write_jsonl(sts / "pairs" / f"de-{split}.jsonl", [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS[:4 if split == "dev" else 6]])
+        write_jsonl(sts / "pairs" / f"de-{split}.jsonl",
+                    [{"sentence1": a, "sentence2": b, "score": s} for a, b, s in PAIRS[:4 if split == "dev" else 6]])
     (sts / "task.yaml").write_text("name: CustomSTS\ntype: sts\ndescription: x\nlanguages: [de]\nsplits: [test, dev]\n"
                                    "paths:\n  pairs: pairs/{lang}-{split}.jsonl\n", encoding="utf-8")
     (task,) = discover([sts], include_builtin=False)
