@@ -21,8 +21,12 @@ RESULT_ORG = "medbench"
 
 
 @dataclass
-class Comparison:
-    """One task, language and split: base, fine-tuned and delta for each reported score."""
+class ScoreChange:
+    """One task, language and split: base, fine-tuned and delta for each reported score.
+
+    The loop's quick table; the leaderboard's :class:`medbench.leaderboard.model.Comparison` adds
+    paired intervals and tests over the same queries or pairs (``medbench leaderboard``).
+    """
 
     task: str
     language: str
@@ -35,7 +39,7 @@ class Comparison:
         return {k: self.tuned[k] - self.base[k] for k in COLUMNS if k in self.base and k in self.tuned}
 
 
-def compare_rows(base: Sequence[Row], tuned: Sequence[Row]) -> list[Comparison]:
+def compare_rows(base: Sequence[Row], tuned: Sequence[Row]) -> list[ScoreChange]:
     """Pair the base model's rows with the fine-tuned model's, by task, language and split.
 
     A row present on one side only keeps empty scores on the other (no delta), so a task the
@@ -47,16 +51,16 @@ def compare_rows(base: Sequence[Row], tuned: Sequence[Row]) -> list[Comparison]:
         >>> round(compare_rows(b, t)[0].delta["nDCG@10"], 3)
         0.1
     """
-    out: dict[tuple[str, str, str], Comparison] = {}
+    out: dict[tuple[str, str, str], ScoreChange] = {}
     for side, rows in (("base", base), ("tuned", tuned)):
         for r in rows:
             key = (r.task, r.language, r.split)
-            item = out.setdefault(key, Comparison(r.task, r.language, r.split, {}, {}))
+            item = out.setdefault(key, ScoreChange(r.task, r.language, r.split, {}, {}))
             getattr(item, side).update(r.scores)
     return [out[k] for k in sorted(out)]
 
 
-def format_comparison(rows: Sequence[Comparison], fmt: str = "github") -> str:
+def format_comparison(rows: Sequence[ScoreChange], fmt: str = "github") -> str:
     """A table with one cell per score: ``base -> fine-tuned (delta)``, side by side for every task and language."""
     from tabulate import tabulate
 
@@ -82,7 +86,7 @@ class LoopReport:
     base: RunReport
     tuned: RunReport
     train: Any  # medbench.train.TrainResult
-    rows: list[Comparison] = field(default_factory=list)
+    rows: list[ScoreChange] = field(default_factory=list)
     seconds: float = 0.0
 
 
