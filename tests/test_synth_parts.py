@@ -249,7 +249,7 @@ def test_language_copy_and_near_duplicate_filters() -> None:
 def test_near_duplicates_index_finds_exactly_what_brute_force_finds() -> None:
     rng = random.Random(3)
     vocab = [f"w{i}" for i in range(30)]
-    texts = [" ".join(rng.sample(vocab, rng.randint(1, 9))) for _ in range(1500)]
+    texts = [" ".join(rng.sample(vocab, rng.randint(1, 9))) for _ in range(600)]
     fast, kept = filters.NearDuplicates(), []
     for text in texts:
         tokens = set(text.split())
@@ -286,9 +286,22 @@ def fake():
         yield server
 
 
-def test_client_answers_and_sends_the_key_only_in_the_header(fake: FakeLLM) -> None:
+@pytest.fixture
+def new_client():
+    made: list[ChatClient] = []
+
+    def make(*args, **kwargs) -> ChatClient:
+        made.append(ChatClient(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_client_answers_and_sends_the_key_only_in_the_header(new_client, fake: FakeLLM) -> None:
     seen: list[Attempt] = []
-    client = ChatClient([fake.url], "sk-secret-123", backoff=0.01)
+    client = new_client([fake.url], "sk-secret-123", backoff=0.01)
     result = client.complete(body_for(GERMAN), seen.append)
     assert result.ok and len(seen) == 1 and seen[0].status == 200 and seen[0].usage
     questions, bad = filters.parse_answer(result.answer, 2)
@@ -298,48 +311,48 @@ def test_client_answers_and_sends_the_key_only_in_the_header(fake: FakeLLM) -> N
 
 
 @pytest.mark.parametrize("mode", ["429", "500", "garbage"])
-def test_client_retries_429_5xx_and_non_completions(fake: FakeLLM, mode: str) -> None:
+def test_client_retries_429_5xx_and_non_completions(new_client, fake: FakeLLM, mode: str) -> None:
     seen: list[Attempt] = []
     started = time.time()
-    result = ChatClient([fake.url], backoff=0.01).complete(body_for(f"{GERMAN} [[fake:{mode}]]"), seen.append)
+    result = new_client([fake.url], backoff=0.01).complete(body_for(f"{GERMAN} [[fake:{mode}]]"), seen.append)
     assert result.ok and [a.ok for a in seen] == [False, True]
     if mode == "429":
         assert seen[0].status == 429 and seen[0].retry_after == 1.0 and time.time() - started >= 1.0  # Retry-After honoured
 
 
-def test_client_timeout_then_retry(fake: FakeLLM) -> None:
+def test_client_timeout_then_retry(new_client, fake: FakeLLM) -> None:
     seen: list[Attempt] = []
-    result = ChatClient([fake.url], timeout=0.4, backoff=0.01).complete(body_for(f"{GERMAN} [[fake:slow]]"), seen.append)
+    result = new_client([fake.url], timeout=0.4, backoff=0.01).complete(body_for(f"{GERMAN} [[fake:slow]]"), seen.append)
     assert result.ok and seen[0].error == "timeout after 0.4s" and seen[1].ok
 
 
-def test_client_gives_up_after_max_attempts_and_does_not_retry_400(fake: FakeLLM) -> None:
+def test_client_gives_up_after_max_attempts_and_does_not_retry_400(new_client, fake: FakeLLM) -> None:
     seen: list[Attempt] = []
-    result = ChatClient([fake.url], backoff=0.001, max_attempts=3).complete(body_for(f"{GERMAN} [[fake:500always]]"), seen.append)
+    result = new_client([fake.url], backoff=0.001, max_attempts=3).complete(body_for(f"{GERMAN} [[fake:500always]]"), seen.append)
     assert not result.ok and [a.status for a in seen] == [500, 500, 500]
     fake.status = 400
     seen.clear()
-    assert not ChatClient([fake.url], backoff=0.001).complete(body_for(GERMAN), seen.append).ok and len(seen) == 1
+    assert not new_client([fake.url], backoff=0.001).complete(body_for(GERMAN), seen.append).ok and len(seen) == 1
 
 
 @pytest.mark.parametrize("status", [401, 404])
-def test_client_stops_the_run_on_a_refused_key_or_wrong_url(fake: FakeLLM, status: int) -> None:
+def test_client_stops_the_run_on_a_refused_key_or_wrong_url(new_client, fake: FakeLLM, status: int) -> None:
     fake.status = status
     with pytest.raises(EndpointError, match=f"answered HTTP {status}"):
-        ChatClient([fake.url], "sk-x").complete(body_for(GERMAN))
+        new_client([fake.url], "sk-x").complete(body_for(GERMAN))
 
 
-def test_client_spreads_over_endpoints_and_survives_a_dead_one(fake: FakeLLM) -> None:
+def test_client_spreads_over_endpoints_and_survives_a_dead_one(new_client, fake: FakeLLM) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"  # nothing listens there once closed
     with FakeLLM() as other:
-        client = ChatClient([fake.url, other.url], backoff=0.001)
+        client = new_client([fake.url, other.url], backoff=0.001)
         for i in range(6):
             assert client.complete(body_for(f"{GERMAN} {i}")).ok
         assert len(fake.requests) == 3 and len(other.requests) == 3
         seen: list[Attempt] = []
-        assert ChatClient([dead, other.url], backoff=0.001).complete(body_for(GERMAN), seen.append).ok
+        assert new_client([dead, other.url], backoff=0.001).complete(body_for(GERMAN), seen.append).ok
         assert seen[-1].endpoint == other.url
 
 

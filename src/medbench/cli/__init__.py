@@ -10,6 +10,7 @@ Rooms (a new command group is one module and one entry in :data:`COMMANDS`):
     run.py      medbench run
     train.py    medbench train | loop (also ``python -m medbench.cli.train`` under accelerate/torchrun)
     board.py    medbench leaderboard | publish
+    synth.py    medbench synth
     _util.py    shared options, the user-error handling, ``-q``
 """
 
@@ -28,6 +29,7 @@ COMMANDS = [
     ("medbench.cli.tasks", "tasks"), ("medbench.cli.models", "models"), ("medbench.cli.run", "run"),
     ("medbench.cli.train", "train"), ("medbench.cli.train", "loop"),
     ("medbench.cli.board", "leaderboard"), ("medbench.cli.board", "publish"),
+    ("medbench.cli.synth", "synth"),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from medbench.cli._util import CONTEXT, quiet_progress, user_errors
+from medbench.cli._util import CONTEXT, user_errors
 from medbench.errors import MedbenchError
 
 INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the same command resumes "
@@ -74,8 +74,6 @@ def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None
         raise MedbenchError("give INPUT (a folder of .txt files, a .jsonl or a .csv file), or --audit-report SHEET")
     if language is None:
         raise MedbenchError("give the documents' language: --language de or --language en")
-    if quiet:
-        quiet_progress()
     from medbench.synth import SynthConfig, pipeline
 
     config = SynthConfig(input=input_path, language=language, out=out, endpoints=list(endpoints), model=model,

@@ -40,7 +40,8 @@ def render(r: dict[str, Any]) -> str:
         ("passages answered", f"{r['answered']}{_rate(r['answered'], r['passages'])}"),
         ("passages without an answer (run again to retry)", r["failed"]),
         ("questions proposed", r["proposed"]),
-        *((DROPS[k], f"{v}{_rate(v, r['proposed'])}") for k, v in r.get("drops", {}).items()),
+        *((DROPS[k], f"{v}{_rate(v, r['answered'] if k == 'malformed_answer' else r['proposed'])}")
+          for k, v in r.get("drops", {}).items()),
         ("questions kept", f"{r['kept']}{_rate(r['kept'], r['proposed'])}"),
         ("test: queries / corpus passages", f"{r['test_queries']} / {r['test_passages']}"),
         ("train: pairs in train.jsonl" + (" (each with a hard negative)" if r["hard_negatives"] else ""), r["train_pairs"]),

@@ -129,6 +129,7 @@ class ChatClient:
         self._lock = threading.Lock()
         self._turn = 0
         self._local = threading.local()
+        self._connections: set[http.client.HTTPConnection] = set()  # every thread's, for close()
         self._random = random.Random()
 
     # -- choosing an endpoint -------------------------------------------------------------------
@@ -153,12 +154,16 @@ class ChatClient:
         if conn is None:
             cls = http.client.HTTPSConnection if endpoint.scheme == "https" else http.client.HTTPConnection
             conn = pool[endpoint.url] = cls(endpoint.host, endpoint.port, timeout=self.timeout)
+            with self._lock:
+                self._connections.add(conn)
         return conn
 
     def _drop(self, endpoint: Endpoint) -> None:
         conn = self._local.__dict__.get("pool", {}).pop(endpoint.url, None)
         if conn is not None:
             conn.close()
+            with self._lock:
+                self._connections.discard(conn)
 
     def _call(self, endpoint: Endpoint, payload: bytes, number: int) -> Attempt:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -254,8 +259,17 @@ class ChatClient:
         return result
 
     def close(self) -> None:
-        for conn in self._local.__dict__.get("pool", {}).values():
+        """Close every thread's connections (call when no request is running any more)."""
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
             conn.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -53,7 +53,7 @@ REPORT_FIELDS: dict[str, Any] = {
     "calls": 0,  # every call in the log, retries and earlier runs included
     "errors": {}, "tokens": {}, "answered": 0, "failed": 0, "proposed": 0, "drops": {}, "kept": 0,
     "test_queries": 0, "test_passages": 0, "train_pairs": 0, "train_leakage": 0, "train_no_negative": 0,
-    "seconds": 0.0, "audit": None,
+    "seconds": 0.0, "generation_seconds": 0.0, "generation_cpu_seconds": 0.0, "audit": None,
 }
 
 

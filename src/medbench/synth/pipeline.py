@@ -128,11 +128,14 @@ def run(config: SynthConfig, *, progress: bool = True, echo: Callable[[str], Non
                     passages=len(store), words=store.words, patients=store.patients, groups=len(store.groups),
                     test_groups=test_groups, train_groups=train_groups)
     writer = LogWriter(state)
+    wall, cpu = time.time(), time.process_time()
     try:
         report.asked = _generate(config, templates, store, client, writer, progress)
     finally:
         writer.close()
         client.close()
+    report.generation_seconds = round(time.time() - wall, 3)
+    report.generation_cpu_seconds = round(time.process_time() - cpu, 3)
     report.calls, report.errors, report.tokens = state.calls, dict(state.errors), dict(state.tokens)
     echo("filtering the answers and writing the task folder ...")
     _select_and_write(config, store, state, report, log_path)
