@@ -217,6 +217,17 @@ def test_output_is_replaced_whole_and_foreign_folders_are_refused(fake: FakeLLM,
         run(config(docs, tmp_path / "MedbenchRetrievalDE", fake.url), progress=False)
 
 
+def test_a_second_run_on_the_same_folder_stops_at_once(fake: FakeLLM, docs: Path, tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    work = tmp_path / ".qa.synth"
+    work.mkdir()
+    with (work / "lock").open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # as a running `medbench synth` holds it
+        with pytest.raises(MedbenchError, match="another medbench synth is writing"):
+            run(config(docs, tmp_path / "qa", fake.url), progress=False)
+    assert not fake.requests
+
+
 def test_audit_report_writes_the_rates_into_the_data_card(fake: FakeLLM, docs: Path, tmp_path: Path) -> None:
     from medbench.cli import cli
 

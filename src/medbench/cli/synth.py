@@ -35,7 +35,9 @@ INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the
               help="Write N random kept pairs with their passages to audit.csv for a person to mark.")
 @click.option("--audit-report", type=click.Path(path_type=Path), metavar="SHEET",
               help="Read a marked audit.csv and write its rates into the data card (no INPUT then).")
-@click.option("--dry-run", is_flag=True, help="Count documents and passages, estimate calls and tokens; ask nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Count documents and passages, estimate calls and tokens; ask nothing (with --out and --llm: "
+                   "only the calls the log has not answered).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="NAME",
               help="The environment variable holding the API key (never give the key itself on the command line).")
 @click.option("--name", help="The task name (default: the --out folder's name).")

@@ -85,13 +85,15 @@ publication (`is_public: false`).
   the other patients' questions with their passages are `train.jsonl`. Training rows whose question
   or passage repeats a test text (exactly or nearly, the check `medbench train` runs) are dropped.
 
-{_audit(r.get('audit'))}"""
+{_audit(r.get('audit'), r.get('audit_pairs', 0))}"""
 
 
-def _audit(audit: dict[str, Any] | None) -> str:
+def _audit(audit: dict[str, Any] | None, pairs: int) -> str:
     if not audit:
-        return ("## Audit\n\nNot audited yet. `medbench synth ... --audit N` writes N random kept pairs to `audit.csv`;\n"
-                "mark `hallucinated` and `wrong` (y/n) for each and run `medbench synth --audit-report audit.csv`.\n")
+        sheet = (f"`audit.csv` holds {pairs} random kept pairs with their passages" if pairs else
+                 "`medbench synth ... --audit N` writes N random kept pairs with their passages to `audit.csv`")
+        return (f"## Audit\n\nNot audited yet. {sheet};\na person marks `hallucinated` and `wrong` (y or n) for each, "
+                "then `medbench synth --audit-report audit.csv` writes the rates here.\n")
     return (f"## Audit\n\nA person marked {audit['marked']} random kept pairs ({audit['unmarked']} left unmarked):\n\n"
             "| finding | pairs | rate |\n|---|---|---|\n"
             f"| hallucinated (the passage does not support the question) | {audit['hallucinated']} | {audit['hallucinated_rate']:.1%} |\n"

@@ -27,7 +27,7 @@ import difflib
 import json
 import re
 import unicodedata
-from collections import defaultdict
+from array import array
 from dataclasses import dataclass
 
 from medbench.synth.prompts import KINDS
@@ -169,30 +169,35 @@ class NearDuplicates:
 
     Exact and fast at millions of questions (prefix filtering): two sets with Jaccard >= t share at
     least one of any ``floor((1 - t) * |A|) + 1`` words of A, so only the kept questions holding
-    one of A's rarest words that many are compared.
+    one of A's rarest words that many are compared. Words are numbered once; a kept question costs
+    a tuple of word numbers and 4 bytes per word in the index (about 200 bytes).
     """
 
     def __init__(self, threshold: float = DUPLICATE_JACCARD):
         self.threshold = threshold
-        self.sets: list[frozenset[str]] = []
-        self.index: defaultdict[str, list[int]] = defaultdict(list)
+        self.vocab: dict[str, int] = {}
+        self.sets: list[tuple[int, ...]] = []
+        self.index: dict[int, array] = {}
 
     def add(self, text: str) -> bool:
         """Keep ``text`` (True) unless it nearly repeats a kept question (False)."""
-        tokens = frozenset(words(text))
+        tokens = {self.vocab.setdefault(w, len(self.vocab)) for w in words(text)}
         if not tokens:
             return False
-        probe = sorted(tokens, key=lambda w: (len(self.index.get(w, ())), w))[: int((1 - self.threshold) * len(tokens) + 1e-9) + 1]
+        empty = array("i")
+        probe = sorted(tokens, key=lambda w: (len(self.index.get(w, empty)), w))[: int((1 - self.threshold) * len(tokens) + 1e-9) + 1]
         seen: set[int] = set()
         for w in probe:
-            for i in self.index.get(w, ()):
+            for i in self.index.get(w, empty):
                 if i in seen:
                     continue
                 seen.add(i)
                 other = self.sets[i]
-                if len(tokens & other) >= self.threshold * len(tokens | other):
+                shared = sum(x in tokens for x in other)
+                if shared >= self.threshold * (len(tokens) + len(other) - shared):
                     return False
-        self.sets.append(tokens)
+        number = len(self.sets)
+        self.sets.append(tuple(tokens))
         for w in tokens:
-            self.index[w].append(len(self.sets) - 1)
+            self.index.setdefault(w, array("i")).append(number)
         return True

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError
+from medbench.store import check_writable
 from medbench.synth.card import render
 from medbench.synth.filters import Question
 from medbench.synth.log import LOG_FILE
@@ -53,7 +54,8 @@ REPORT_FIELDS: dict[str, Any] = {
     "calls": 0,  # every call in the log, retries and earlier runs included
     "errors": {}, "tokens": {}, "answered": 0, "failed": 0, "proposed": 0, "drops": {}, "kept": 0,
     "test_queries": 0, "test_passages": 0, "train_pairs": 0, "train_leakage": 0, "train_no_negative": 0,
-    "seconds": 0.0, "generation_seconds": 0.0, "generation_cpu_seconds": 0.0, "audit": None,
+    "seconds": 0.0, "generation_seconds": 0.0, "generation_cpu_seconds": 0.0,
+    "audit_pairs": 0, "audit": None,
 }
 
 
@@ -107,12 +109,8 @@ def check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / REPORT_FILE).is_file():
         raise MedbenchError(f"--out {out}: the folder holds files that medbench synth did not write; "
                             "give a new folder (it is replaced as a whole on every run)")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MedbenchError(f"--out {out}: cannot create its parent folder ({exc.strerror})") from None
-    if not os.access(out.parent, os.W_OK):
-        raise MedbenchError(f"--out {out}: the folder {out.parent} is not writable")
+    check_writable(out.parent, "the task folder", "--out")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _jsonl(f: Any, row: dict[str, Any]) -> None:
@@ -264,6 +262,7 @@ class TaskWriter:
         (self.tmp / "task.yaml").write_text(task_yaml(report), encoding="utf-8")
         if reservoir.items:
             write_sheet(self.tmp / AUDIT_FILE, reservoir.items, self.store)
+            report.audit_pairs = len(reservoir.items)
         write_report(self.tmp, report.to_dict())
         shutil.copyfile(log_path, self.tmp / LOG_FILE)
         old = None

@@ -17,6 +17,7 @@ command runs again, asking only for the passages it has no answer for.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,16 +106,39 @@ def run(config: SynthConfig, *, progress: bool = True, echo: Callable[[str], Non
     """The whole pipeline (see the module docstring). Ctrl-C leaves the log whole; the same call resumes."""
     if config.out is None or not config.endpoints or not config.model:
         raise MedbenchError("medbench synth needs --out, --endpoint and --llm (or --dry-run)")
-    started = time.time()
     name = task_name(config.out, config.name)
     check_out(config.out)
     templates = Templates.load(config.language, config.prompts)
-    api_key = os.environ.get(config.api_key_env) or None
-    client = ChatClient(config.endpoints, api_key, timeout=config.timeout, max_attempts=config.max_attempts,
-                        backoff=config.backoff)
+    client = ChatClient(config.endpoints, os.environ.get(config.api_key_env) or None, timeout=config.timeout,
+                        max_attempts=config.max_attempts, backoff=config.backoff)
     work = work_folder(config.out)
     work.mkdir(parents=True, exist_ok=True)
+    with _only_run(work, config.out):
+        return _run(config, name, templates, client, work, progress, echo)
+
+
+@contextlib.contextmanager
+def _only_run(work: Path, out: Path) -> Iterator[None]:
+    """One run per work folder at a time: a second one stops at once (it would ask for the same passages)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    with (work / "lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MedbenchError(f"another medbench synth is writing {out} (its work folder {work} is locked); "
+                                "wait for it to finish or stop it") from None
+        yield
+
+
+def _run(config: SynthConfig, name: str, templates: Templates, client: ChatClient, work: Path, progress: bool,
+         echo: Callable[[str], None]) -> Report:
+    started = time.time()
     log_path = work / LOG_FILE
+    assert config.out is not None
     if not log_path.exists() and (config.out / LOG_FILE).is_file():  # the work folder was deleted: start from the copy
         shutil.copyfile(config.out / LOG_FILE, log_path)
     state = scan(log_path)
