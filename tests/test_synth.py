@@ -318,13 +318,13 @@ def read_jsonl_skipping(path: Path) -> list[dict]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_run_resumes_without_asking_twice_or_losing_anything(tmp_path: Path, sig: signal.Signals) -> None:
     docs = write_docs(tmp_path / "docs.jsonl", suite_documents(8, faults=False))
-    with FakeLLM(delay=0.03) as fake:
+    with FakeLLM(delay=0.05) as fake:
         clean = tmp_path / "clean" / "qa"
         run(config(docs, clean, fake.url), progress=False)
         out = tmp_path / "killed" / "qa"
         log = out.parent / ".qa.synth" / "generation.jsonl"
         proc = medbench_synth(docs, out, fake.url)
-        wait_for_answers(log, 8, proc)
+        wait_for_answers(log, 5, proc)
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=60)
         if sig == signal.SIGINT:
@@ -333,7 +333,7 @@ def test_killed_run_resumes_without_asking_twice_or_losing_anything(tmp_path: Pa
             assert proc.returncode == -signal.SIGKILL
         assert not out.exists()  # nothing half-written
         answered_before = asked_passages(log)
-        assert 8 <= len(answered_before) < len(read_jsonl(docs))
+        assert 5 <= len(answered_before) < len(read_jsonl(docs))
         fake.requests.clear()
         proc = medbench_synth(docs, out, fake.url)
         stdout, stderr = proc.communicate(timeout=120)
