@@ -131,7 +131,13 @@ def test_builtin_recipes_are_valid() -> None:
     known = [t.spec.name for t in discover()]
     recipes = available_recipes()
     assert {"cpu-quick", "miracle-german", "mpnet-medical"} <= set(recipes)
-    for path in recipes.values():
+    for name, path in recipes.items():
+        if name == "synth-quick" and not (REPO / ".synth" / "de" / "train.jsonl").is_file():
+            # its pairs are generated first (medbench synth); until then, the only problems are the missing files
+            with pytest.raises(TaskFormatError) as missing:
+                load_recipe(path, known_tasks=known)
+            assert [p.message.split(":")[0] for p in missing.value.problems] == ["data file not found"] * 2
+            continue
         recipe = load_recipe(path, known_tasks=known)
         assert recipe.phases, path
     german = load_recipe(recipes["miracle-german"], known_tasks=known)
