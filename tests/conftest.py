@@ -39,6 +39,18 @@ PAIRS = [
     ("Pneumonie rechts basal.", "Infiltrat rechts basal.", 4.0),
 ]
 
+#: question -> passage pairs for the trainer's tests (German, one topic each)
+QA_PAIRS = [
+    ("Ramipril Dosis", "Ramipril 5 mg morgens bei Hypertonie."),
+    ("Fraktur Radius", "Distale Radiusfraktur links, Gips für sechs Wochen."),
+    ("Pneumonie Therapie", "Ambulant erworbene Pneumonie, Therapie mit Amoxicillin."),
+    ("Meniskus Knie", "MRT Knie: Riss des Innenmeniskus im Hinterhorn."),
+    ("Lungenembolie Befund", "CT-Angiographie: zentrale Lungenarterienembolie rechts."),
+    ("Histologie Kolon", "Tubuläres Adenom des Kolon ohne Dysplasie."),
+    ("Blutzucker Einstellung", "Diabetes mellitus Typ 2, HbA1c 7,9 Prozent, Metformin gesteigert."),
+    ("Schilddrüse Knoten", "Sonographie: echoarmer Knoten im rechten Schilddrüsenlappen."),
+]
+
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

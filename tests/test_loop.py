@@ -11,19 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_jsonl, write_retrieval, write_sts
+from conftest import QA_PAIRS as PAIRS, write_jsonl, write_retrieval, write_sts
 from medbench.cli import cli
 
-PAIRS = [
-    ("Ramipril Dosis", "Ramipril 5 mg morgens bei Hypertonie."),
-    ("Fraktur Radius", "Distale Radiusfraktur links, Gips für sechs Wochen."),
-    ("Pneumonie Therapie", "Ambulant erworbene Pneumonie, Therapie mit Amoxicillin."),
-    ("Meniskus Knie", "MRT Knie: Riss des Innenmeniskus im Hinterhorn."),
-    ("Lungenembolie Befund", "CT-Angiographie: zentrale Lungenarterienembolie rechts."),
-    ("Histologie Kolon", "Tubuläres Adenom des Kolon ohne Dysplasie."),
-    ("Blutzucker Einstellung", "Diabetes mellitus Typ 2, HbA1c 7,9 Prozent, Metformin gesteigert."),
-    ("Schilddrüse Knoten", "Sonographie: echoarmer Knoten im rechten Schilddrüsenlappen."),
-]
 TASKS = "TinyRetrieval,TinySTS"
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from conftest import REPO, write_retrieval
 from medbench import evaluate as ev
+from medbench.results import RUN_LOG
 from medbench.cli import cli
 from medbench.models import resolve_model, weights_revision
 from medbench.tasks import discover, load_tasks
@@ -110,7 +111,7 @@ def test_prompts_are_recorded_and_used(tasks_root: Path, tiny_model_dir: Path, t
                               "--tasks-dir", str(tasks_root), "--output-dir", str(out), "-q", "--format", "json",
                               "--query-prompt", "Frage: ", "--document-prompt", "Text: ")
     report = json.loads(stdout)
-    log = out / "results" / "org__tiny" / report["model"]["revision"] / ev.RUN_LOG
+    log = out / "results" / "org__tiny" / report["model"]["revision"] / RUN_LOG
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["model"]["prompts"] == {"query": "Frage: ", "document": "Text: "}
     prompts_used = {prompt for _, prompt in seen}

@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_jsonl
+from conftest import QA_PAIRS as PAIRS, write_jsonl
 from medbench.train.recipe import load_recipe
 from medbench.results import Row
 from medbench.tasks import discover
 
-PAIRS = [
-    ("Ramipril Dosis", "Ramipril 5 mg morgens bei Hypertonie."),
-    ("Fraktur Radius", "Distale Radiusfraktur links, Gips für sechs Wochen."),
-    ("Pneumonie Therapie", "Ambulant erworbene Pneumonie, Therapie mit Amoxicillin."),
-    ("Meniskus Knie", "MRT Knie: Riss des Innenmeniskus im Hinterhorn."),
-    ("Lungenembolie Befund", "CT-Angiographie: zentrale Lungenarterienembolie rechts."),
-    ("Histologie Kolon", "Tubuläres Adenom des Kolon ohne Dysplasie."),
-    ("Blutzucker Einstellung", "Diabetes mellitus Typ 2, HbA1c 7,9 Prozent, Metformin gesteigert."),
-    ("Schilddrüse Knoten", "Sonographie: echoarmer Knoten im rechten Schilddrüsenlappen."),
-]
 SCORED = [("Appendizitis.", "Blinddarmentzündung.", 5), ("Fieber seit zwei Tagen.", "Kein Fieber.", 1),
           ("Gallensteine.", "Cholezystolithiasis.", 5), ("Vorhofflimmern.", "Sinusrhythmus.", 0),
           ("Anämie.", "Blutarmut.", 5), ("Niereninsuffizienz.", "Nierenzyste.", 1)]

@@ -6,11 +6,8 @@ A task whose stored result already covers the same model revision and the same t
 
 from __future__ import annotations
 
-from medbench.results import FINETUNE_CARD
-
 import datetime as _dt
 import json
-import logging
 import sys
 import tempfile
 import time
@@ -24,11 +21,9 @@ from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError
 from medbench._process import quiet_library_notices, torch_threads
 from medbench.models import ModelRef, load_model, portable_location, portable_path
-from medbench.results import Row, read_result, result_path, rows_from_result
+from medbench.results import FINETUNE_CARD, Row, read_result, result_path, rows_from_result
 from medbench.tasks import filter_languages, to_mteb_task
 
-log = logging.getLogger(__name__)
-RUN_LOG = store.RUN_LOG
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from medbench.errors import MedbenchError
+from medbench.tasks import builtin_task_names, discover, mteb_task_names
 from medbench.leaderboard import (
     METRICS, MISSING, TITLES, Board, Column, ModelResults, build_board, read_model_folder, results_root, task_infos,
 )
@@ -123,18 +124,6 @@ def find_local_paths(files: dict[str, bytes]) -> list[tuple[str, str]]:
                 hits.append((rel, prefix))
                 break
     return hits
-
-
-def builtin_task_names() -> set[str]:
-    from medbench.tasks import builtin_task_names as names
-
-    return names()
-
-
-def _public_mteb_tasks() -> set[str]:
-    from medbench.tasks import mteb_task_names
-
-    return mteb_task_names()
 
 
 def _dataset_path(task: str, known: bool, builtin: set[str] = frozenset()) -> str:
@@ -239,7 +228,6 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     Examples:
         >>> publish("medbench/minilm-clinical", "results", "publish").files  # doctest: +SKIP
     """
-    from medbench.tasks import discover
 
     dirs = [results_dir] if isinstance(results_dir, (str, Path)) else list(results_dir)
     folder = find_model(model_name_or_folder, dirs)
@@ -251,7 +239,7 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     check_writable(Path(out_dir), "the publication", "--out")
     tasks = discover(list(tasks_dirs), include_builtin=include_builtin)
     by_name = {t.spec.name: t for t in tasks}
-    unchecked = sorted(t for t in model.results if t not in by_name and t not in _public_mteb_tasks())
+    unchecked = sorted(t for t in model.results if t not in by_name and t not in mteb_task_names())
     if unchecked:
         raise MedbenchError(
             f"refusing to publish: the task data of {', '.join(unchecked)} was not found, so the output cannot be "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from medbench.results import FINETUNE_CARD
-
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from medbench.results import FINETUNE_CARD
 from medbench.models.providers import BM25_NAME, PROVIDERS
 
 

@@ -70,17 +70,13 @@ def _hub_commit(model_id: str) -> str | None:
 
 def parameters_revision(module: Any) -> str:
     """A hash of every byte of every parameter and buffer (the last resort when no file or commit pins a model)."""
+    import torch
+
     digest = hashlib.sha256()
     for key, tensor in sorted(module.state_dict().items()):
         digest.update(key.encode() + b"\0" + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch_uint8()).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:12]
-
-
-def torch_uint8() -> Any:
-    import torch
-
-    return torch.uint8
 
 
 def _offline() -> bool:

@@ -7,8 +7,6 @@ builds the mteb-compatible encoder.
 
 from __future__ import annotations
 
-from medbench.results import FINETUNE_CARD
-
 import hashlib
 import json
 import os
@@ -16,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medbench.results import FINETUNE_CARD
 from medbench.errors import MedbenchError
 from medbench.models.providers import ALIASES, BM25_NAME, PROVIDERS, feed_file
 

@@ -17,8 +17,6 @@ inside functions: importing this module is cheap.
 
 from __future__ import annotations
 
-from medbench.results import FINETUNE_CARD
-
 import contextlib
 import copy
 import datetime as _dt
@@ -35,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from medbench.results import FINETUNE_CARD
 from medbench import __version__
 from medbench.models import portable_path, weights_revision
 from medbench.models.lineage import front_matter, lineage, training_task_names
