@@ -24,7 +24,7 @@ so a run stopped by its time limit still returns what it measured:
 
 Here, on the CPU with tiny sizes (an in-code tokenizer, no extra package; well under a minute)::
 
-    python benchmarks/gpu_check.py --device cpu --smoke [--out /tmp/gpu-check]
+    python benchmarks/gpu_check.py --device cpu --smoke [--out gpu-check-out]
 
 Preparing the GPU call (here, in the repo root; nothing of it is committed: ``/.whl/`` and
 ``/.gpu-check/`` are in ``.git/info/exclude``). The GPU machine has torch, transformers,
@@ -45,8 +45,8 @@ for about 5.5 minutes, an estimate, and part 4 starts no batch size that would e
 second call still fits in a session's 15 minutes of device time). Tracked files + wheels + tokenizer
 measured 54.0 MiB of the 64 MiB a call may send::
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-      && export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false || exit; \
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target .site .whl/*.whl \
+      && export PYTHONPATH=$PWD/.site HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false || exit; \
       set -o pipefail; nvidia-smi -L; python3 benchmarks/gpu_check.py --device cuda --out $OUT 2>&1 | tee $OUT/gpu_check.log
 
 Afterwards, here (part 3 on this CPU; the reply's files_at holds the files from $OUT)::
