@@ -181,11 +181,17 @@ SHORTCUTS: dict[str, Callable[[int, int, str, str, str], float]] = {
 }
 
 
+LATEST_DOCUMENT = "latest document first"
+
+
 def shortcut_accuracy(qrels: dict[str, dict[str, int]], candidates: dict[str, list[str]], corpus: dict[str, tuple[str, str]],
-                      record_position: dict[str, int], lang: str) -> dict[str, float]:
+                      record_position: dict[str, int], lang: str,
+                      document_position: dict[str, int] | None = None) -> dict[str, float]:
     """Rank-1 accuracy (grade 2 first) of a random order and of each rule in :data:`SHORTCUTS`, mean over questions.
 
     ``record_position``: each passage's place in its patient's record (0 = first passage of the first document).
+    ``document_position``: each passage's document's place in the record; with it, the rule "latest document
+    first" (every passage of the latest document ahead of the rest, in random order) is measured too.
     """
     sums: Counter = Counter()
     for qid, judged in qrels.items():
@@ -195,7 +201,10 @@ def shortcut_accuracy(qrels: dict[str, dict[str, int]], candidates: dict[str, li
         for name, rule in SHORTCUTS.items():
             keys = [rule(record_position[d], len(cands), *corpus[d], lang) for d in cands]
             sums[name] += expected_rank1_hit(grades, keys)
-    return {name: sums[name] / len(qrels) for name in ["random order", *SHORTCUTS]}
+        if document_position is not None:
+            sums[LATEST_DOCUMENT] += expected_rank1_hit(grades, [float(document_position[d]) for d in cands])
+    names = ["random order", *SHORTCUTS] + ([LATEST_DOCUMENT] if document_position is not None else [])
+    return {name: sums[name] / len(qrels) for name in names}
 
 
 # =================================================================================================
@@ -385,13 +394,31 @@ def load_sts_kinds(lang: str) -> dict[tuple[str, str], str]:
     return kinds
 
 
+def _record_ids(patient: dict) -> list[tuple[str, int]]:
+    """(corpus id, index of its document) in record order: authored passages (v1 bundles) or the
+    chunker's passages of whole documents (v2 records, suite/records.py)."""
+    from medbench.synth.chunk import passages as chunk_passages
+
+    out = []
+    for n, doc in enumerate(patient["documents"]):
+        if "passages" in doc:
+            out += [(f"{patient['patient']}-{psg['id']}", n) for psg in doc["passages"]]
+        else:
+            out += [(f"{patient['patient']}-{pid}", n) for pid, _ in chunk_passages(doc["id"], doc["text"])]
+    return out
+
+
 def record_positions(patients: list[dict]) -> dict[str, int]:
-    """Corpus id -> place in its patient's record (documents and passages in the authored order)."""
+    """Corpus id -> place in its patient's record (documents and passages in record order)."""
     out = {}
     for p in patients:
-        ids = [f"{p['patient']}-{psg['id']}" for doc in p["documents"] for psg in doc["passages"]]
-        out.update({did: i for i, did in enumerate(ids)})
+        out.update({did: i for i, (did, _) in enumerate(_record_ids(p))})
     return out
+
+
+def document_positions(patients: list[dict]) -> dict[str, int]:
+    """Corpus id -> index of its document in its patient's record (documents are in date order)."""
+    return {did: n for p in patients for did, n in _record_ids(p)}
 
 
 def patient_of(doc_id: str) -> str:
@@ -422,11 +449,11 @@ def audit_language(tasks: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     if missing:
         raise SystemExit(f"{lang}: {len(missing)} candidates are not in suite/src/{lang}/test (e.g. {missing[0]}); "
                          "are tasks/ and suite/src in step? (python suite/build.py --check)")
-    acc = shortcut_accuracy(qrels, candidates, patient_task.corpus, positions, lang)
+    acc = shortcut_accuracy(qrels, candidates, patient_task.corpus, positions, lang, document_positions(test_patients))
     base = acc["random order"]
     figures.append(figure("rank1_random", lang, "Patient-centred: rank-1 accuracy of a random order (expected)",
                           base, "(reference)", None))
-    for name in SHORTCUTS:
+    for name in [n for n in acc if n != "random order"]:
         margin = acc[name] - base
         figures.append(figure(f"shortcut:{name}", lang, f"Shortcut '{name}': rank-1 accuracy (margin over random)",
                               margin, f"margin <= {SHORTCUT_MARGIN:.2f}", margin <= SHORTCUT_MARGIN + 1e-12, "{:+.3f}",
