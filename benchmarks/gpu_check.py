@@ -474,7 +474,7 @@ def evaluate(folder: Path, name: str, device: str, tasks: list[Any], out_dir: Pa
     ref = dataclasses.replace(ref) if ref is not None else resolve_model(str(folder), name=name)
     with timer.installed() if timer is not None else contextlib.nullcontext():
         report = run(ref, tasks, output_dir=out_dir, batch_size=batch_size, device=device, show_progress=False,
-                     overwrite=True, echo=lambda m: None)
+                     overwrite=True, cache=False, echo=lambda m: None)  # measure encoding, never the cache
     scores = {f"{r.task}|{r.language}|{r.split}|{k}": float(v) for r in report.rows for k, v in r.scores.items()}
     return {"device": device, "revision": ref.revision, "tasks": [t.spec.name for t in tasks], "batch_size": batch_size,
             "scores": scores, "seconds": round(report.seconds, 2), "load_seconds": round(report.model_load_seconds, 2)}

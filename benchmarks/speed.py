@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    extra = ["--batch-size", str(args.batch_size), "-q"] + (["--threads", str(args.threads)] if args.threads else [])
+    extra = ["--batch-size", str(args.batch_size), "-q", "--no-cache"] + (["--threads", str(args.threads)] if args.threads else [])
     with tempfile.TemporaryDirectory() as out:
         run_s = medbench(["run", "--model", args.model, "--output-dir", out, *extra], env)
         cached_s = medbench(["run", "--model", args.model, "--output-dir", out, *extra], env)

@@ -14,7 +14,8 @@ candidate list anyway). One file per patient::
                                                                # not listed is judged not relevant (0)
 
 ``pool`` pre-fills ``grades`` with the authors' grades; the judge reads every pooled passage against the
-question, edits ``grades`` and sets ``"judged": true`` at the top when the file is done. ``suite/build.py`` uses the judged grades and counts what they added,
+question, edits ``grades`` and sets ``"judged": true`` at the top when the file is done.
+``suite/build.py`` uses the judged grades and counts what they added,
 changed and removed. Running ``pool`` again keeps the judges' grades and only extends the pools.
 """
 
@@ -56,7 +57,7 @@ def top_k(tasks_dir: Path, task_name: str, model: str, k: int = DEPTH) -> dict[s
         mteb.evaluate(encoder, to_mteb_task(data), cache=None, show_progress_bar=False, prediction_folder=Path(tmp))
         predictions = json.loads((Path(tmp) / f"{task_name}_predictions.json").read_text(encoding="utf-8"))
     out: dict[str, list[str]] = {}
-    for subset, per_split in predictions.items():
+    for per_split in predictions.values():
         if not isinstance(per_split, dict) or "test" not in per_split:
             continue
         for qid, scores in per_split["test"].items():

@@ -196,7 +196,8 @@ def load_record(path: Path) -> tuple[Record | None, list[str]]:
     for key, prefix, count, out in (("chart_queries", "c", CHART_PER_PATIENT, rec.chart), ("queries", "q", CROSS_PER_PATIENT, rec.cross)):
         questions = data.get(key, [])
         if not isinstance(questions, list) or len(questions) != count:
-            errors.append(f"{path}: {key}: expected exactly {count} questions, found {len(questions) if isinstance(questions, list) else questions!r}")
+            found = len(questions) if isinstance(questions, list) else repr(questions)
+            errors.append(f"{path}: {key}: expected exactly {count} questions, found {found}")
             questions = questions if isinstance(questions, list) else []
         seen: set[str] = set()
         for n, query in enumerate(questions):

@@ -92,6 +92,14 @@ def write_sts(folder: Path, *, yaml_text: str | None = None) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets an empty embedding cache of its own (never the user's ~/.cache)."""
+    folder = tmp_path_factory.mktemp("embedding-cache")
+    monkeypatch.setenv("MEDBENCH_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def tasks_root(tmp_path: Path) -> Path:
     root = tmp_path / "my_tasks"

@@ -57,6 +57,7 @@ def run(
     device: str | None = None,
     show_progress: bool = True,
     threads: int | None = None,
+    cache: bool = True,
     echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> RunReport:
     """Evaluate one model on medbench tasks (and optionally mteb's own tasks).
@@ -75,6 +76,7 @@ def run(
         device: ``cpu``, ``cuda``...; automatic when None.
         show_progress: Show progress bars while encoding.
         threads: Torch CPU threads; torch's default when None.
+        cache: Reuse and store vectors in the embedding cache (:mod:`medbench.models.cache`).
         echo: Where progress lines go.
 
     Returns:
@@ -100,7 +102,7 @@ def run(
         return report
     store.check_writable(results_dir)
     with quiet_library_notices(), torch_threads(threads):
-        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo)
+        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo, cache)
         for i, data in enumerate(pending, 1):
             echo(f"[{i}/{len(pending) + len(mteb_task_names)}] {data.spec.name}")
             runner.medbench_task(data, overwrite)
@@ -120,8 +122,10 @@ class _Runner:
     """Evaluates tasks one by one; loads the model on the first task that needs it, not before."""
 
     def __init__(self, report: RunReport, ref: ModelRef, output_dir: Path, languages: Sequence[str] | None,
-                 batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None]) -> None:
+                 batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None],
+                 cache: bool = True) -> None:
         self.report, self.ref, self.output_dir, self.languages = report, ref, output_dir, languages
+        self.cache = cache
         self.results_dir = output_dir / "results"
         self.encode_kwargs = {"batch_size": batch_size, "show_progress_bar": show_progress}
         self.device, self.echo = device, echo
@@ -133,7 +137,7 @@ class _Runner:
         if self._model is None:
             t0 = time.perf_counter()
             self.echo(f"Loading model {self.ref.name} ({self.ref.source}: {portable_location(self.ref)})")
-            self._model = load_model(self.ref, device=self.device, echo=self.echo)
+            self._model = load_model(self.ref, device=self.device, echo=self.echo, cache=self.cache)
             self.report.model_load_seconds = time.perf_counter() - t0
         return self._model
 

@@ -11,6 +11,7 @@ Rooms (a new command group is one module and one entry in :data:`COMMANDS`):
     train.py    medbench train | loop (also ``python -m medbench.cli.train`` under accelerate/torchrun)
     board.py    medbench leaderboard | publish
     synth.py    medbench synth
+    cache.py    medbench cache info | clear
     _util.py    shared options, the user-error handling, ``-q``
 """
 
@@ -29,7 +30,7 @@ COMMANDS = [
     ("medbench.cli.tasks", "tasks"), ("medbench.cli.models", "models"), ("medbench.cli.run", "run"),
     ("medbench.cli.train", "train"), ("medbench.cli.train", "loop"),
     ("medbench.cli.board", "leaderboard"), ("medbench.cli.board", "publish"),
-    ("medbench.cli.synth", "synth"),
+    ("medbench.cli.synth", "synth"), ("medbench.cli.cache", "cache"),
 ]
 
 

@@ -26,6 +26,8 @@ from medbench.errors import MedbenchError
 @click.option("--query-prompt", help="Prompt before each query (E5 models default to 'query: ').")
 @click.option("--document-prompt", help="Prompt before each document (E5 models default to 'passage: ').")
 @click.option("--overwrite", is_flag=True, help="Run again even when a stored result matches.")
+@click.option("--no-cache", is_flag=True, help="Encode every text afresh: neither read nor write the embedding cache "
+              "($MEDBENCH_CACHE, default ~/.cache/medbench/embeddings; `medbench cache info`).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--device", help="cpu, cuda, cuda:1, mps... (default: automatic).")
 @click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: torch's; on 2 cores two threads measured faster, see README).")
@@ -33,7 +35,7 @@ from medbench.errors import MedbenchError
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: tuple[Path, ...],
         languages: tuple[str, ...], language: str, output_dir: Path, query_prompt: str | None,
-        document_prompt: str | None, overwrite: bool, batch_size: int, device: str | None,
+        document_prompt: str | None, overwrite: bool, no_cache: bool, batch_size: int, device: str | None,
         threads: int | None, fmt: str, quiet: bool) -> None:
     """Evaluate one encoder on the tasks and store MTEB-format results under results/.
 
@@ -80,7 +82,7 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     ref = resolve_model(model, name=name, query_prompt=query_prompt, document_prompt=document_prompt)
     report = run_tasks(ref, chosen, mteb_task_names=other, output_dir=output_dir, languages=langs,
                        overwrite=overwrite, batch_size=batch_size, device=device, show_progress=not quiet,
-                       threads=threads,
+                       threads=threads, cache=not no_cache,
                        echo=lambda s: click.echo(s, err=True))
     if fmt == "json":
         click.echo(json.dumps({

@@ -111,7 +111,7 @@ def suggest_model(name: str) -> str:
     return f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
 
 
-def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None) -> Any:
+def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None, cache: bool = True) -> Any:
     """Load the encoder for ``ref`` the way mteb does, and name it with ``ref``'s name and revision.
 
     A model that mteb's registry knows (``ref.mteb_name``) is built by mteb's own loader with mteb's
@@ -120,7 +120,9 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     folder instead of the hub). Other models (local folders, unregistered hub ids) are wrapped in
     mteb's ``SentenceTransformerEncoderWrapper``, which uses the prompts and similarity saved with
     the model. ``--query-prompt``/``--document-prompt`` replace the model's prompts. Either way the
-    underlying sentence-transformers model encodes each distinct text once per run.
+    underlying sentence-transformers model encodes each distinct text once per run, and with
+    ``cache`` once per model revision: vectors are kept in the embedding cache
+    (:mod:`medbench.models.cache`, ``$MEDBENCH_CACHE``) and reused by later runs.
     """
     if ref.is_bm25:
         import mteb
@@ -160,7 +162,9 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     if not ref.revision:  # an unregistered hub model: its commit, else every byte of its weights
         ref.revision = _hub_commit(location) or (weights_revision(Path(location)) if local else parameters_revision(st))
     if st is not None and hasattr(st, "encode"):
-        memoize_encoding(st)
+        from medbench.models.cache import EmbeddingCache
+
+        memoize_encoding(st, EmbeddingCache(ref.name, ref.revision) if cache and ref.revision else None)
     update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
     if ref.source == "local":  # a folder medbench trained: mteb sees its base model and training tasks
         update.update(model_meta_updates(Path(location)))
@@ -168,14 +172,18 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     return model
 
 
-def memoize_encoding(st: Any) -> Any:
-    """Encode each distinct text once per run, whatever task asks for it.
+def memoize_encoding(st: Any, disk: Any | None = None) -> Any:
+    """Encode each distinct text once per run, whatever task asks for it, and with ``disk`` (an
+    :class:`medbench.models.cache.EmbeddingCache`) once per model revision across runs.
 
     Tasks often share texts (the cross-patient and patient-centred tasks share their corpus and
-    queries); mteb encodes per task. The memo is keyed by method (query / document / plain),
-    every argument that changes the output (prompt, normalisation, precision) and the text.
+    queries); mteb encodes per task. The memo is keyed by method (query / document / plain), every
+    argument that changes the output (prompt, normalisation, precision), the model's own prompts,
+    max length and output dimension, and the text.
     """
     import numpy as np
+
+    from medbench.models.cache import settings_digest, text_key
 
     memo: dict[tuple, Any] = {}
     ignored = {"batch_size", "show_progress_bar"}
@@ -195,10 +203,24 @@ def memoize_encoding(st: Any) -> Any:
                 if key:
                     kwargs[key] = sentences
                 return _original(*args, **kwargs)
-            settings = (_method, repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)))
+            digest = settings_digest({
+                "method": _method, "kwargs": repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)),
+                "prompts": getattr(st, "prompts", None), "default_prompt_name": getattr(st, "default_prompt_name", None),
+                "max_seq_length": getattr(st, "max_seq_length", None), "truncate_dim": getattr(st, "truncate_dim", None),
+            })
+            settings = (_method, digest)
             missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
+            if missing and disk is not None:
+                keys = {x: text_key(digest, x) for x in missing}
+                stored = disk.get(list(keys.values()))
+                for x in missing:
+                    if keys[x] in stored:
+                        memo[(settings, x)] = stored[keys[x]]
+                missing = [x for x in missing if keys[x] not in stored]
             if missing:
                 vectors = _original(missing, **kwargs)
+                if disk is not None and isinstance(vectors, np.ndarray):
+                    disk.put([keys[x] for x in missing], vectors)
                 for text, vector in zip(missing, vectors, strict=True):
                     memo[(settings, text)] = vector
             rows = [memo[(settings, x)] for x in sentences]

@@ -1,0 +1,127 @@
+"""The embedding cache: hits are the stored bits, prompts never share entries, concurrent writers are safe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_retrieval
+from medbench.cli import cli
+from medbench.models import resolve_model
+from medbench.models.cache import EmbeddingCache, clear, info, text_key
+from medbench.models.load import load_model
+
+TEXTS = ["Kein Hinweis auf Metastasen.", "Hinweis auf Metastasen.", "V.a. Lungenarterienembolie."]
+
+
+def _st(tiny_model_dir: Path, cache: bool = True):
+    return load_model(resolve_model(str(tiny_model_dir), name="test/tiny"), device="cpu", cache=cache).model
+
+
+def _count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from sentence_transformers import SentenceTransformer
+
+    seen: list[str] = []
+    original = SentenceTransformer.encode
+
+    def spy(self, *args, **kwargs):
+        sentences = kwargs.get("inputs", kwargs.get("sentences", args[0] if args else None))
+        seen.extend(sentences if isinstance(sentences, list) else [sentences])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", spy)
+    return seen
+
+
+def test_a_hit_is_bit_identical_to_the_fresh_encode(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = _st(tiny_model_dir, cache=False).encode(TEXTS)
+    stored = _st(tiny_model_dir).encode(TEXTS)  # computed and written to the cache
+    seen = _count_encodes(monkeypatch)
+    hit = _st(tiny_model_dir).encode(TEXTS)  # a new process would see the same: read back from disk
+    assert seen == []
+    assert hit.dtype == fresh.dtype and hit.tobytes() == stored.tobytes() == fresh.tobytes()
+
+
+def test_two_prompts_never_share_an_entry(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    st = _st(tiny_model_dir)
+    query = st.encode(TEXTS, prompt="q: ")
+    passage = st.encode(TEXTS, prompt="p p p p: ")
+    plain = st.encode(TEXTS)
+    assert not np.allclose(query, passage) and not np.allclose(query, plain)
+    seen = _count_encodes(monkeypatch)
+    again = _st(tiny_model_dir)
+    assert again.encode(TEXTS, prompt="p p p p: ").tobytes() == passage.tobytes()
+    assert again.encode(TEXTS, prompt="q: ").tobytes() == query.tobytes()
+    assert seen == []
+    again.max_seq_length = 8  # another max length is another entry: encoded afresh
+    again.encode(TEXTS[:1], prompt="q: ")
+    assert seen == TEXTS[:1]
+
+
+def test_no_cache_neither_reads_nor_writes(tiny_model_dir: Path, embedding_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _st(tiny_model_dir, cache=False).encode(TEXTS)
+    assert info() == []
+    _st(tiny_model_dir).encode(TEXTS)
+    seen = _count_encodes(monkeypatch)
+    _st(tiny_model_dir, cache=False).encode(TEXTS)
+    assert seen == TEXTS
+    [entry] = info()
+    assert entry.model == "test/tiny" and entry.vectors == 3 and entry.shards == 1
+
+
+WRITER = """
+import sys, numpy as np
+from pathlib import Path
+from medbench.models.cache import EmbeddingCache, text_key
+cache = EmbeddingCache("m/x", "r1", Path(sys.argv[1]))
+start = int(sys.argv[2])
+for batch in range(40):
+    ids = list(range(start + batch * 5, start + batch * 5 + 10))  # overlaps the other writer's keys
+    cache.put([text_key("s", str(i)) for i in ids], np.array([[i, i * 2.0, -i] for i in ids], dtype=np.float32))
+"""
+
+
+def test_two_writers_at_once_corrupt_nothing(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(s)]) for s in (0, 100)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    (tmp_path / "m__x" / "r1" / ".tmp-shard-killed").mkdir()  # what a killed writer leaves: never read
+    cache = EmbeddingCache("m/x", "r1", tmp_path)
+    ids = sorted(set(range(0, 205)) | set(range(100, 305)))
+    got = cache.get([text_key("s", str(i)) for i in ids])
+    assert len(got) == len(ids)
+    for i in ids:
+        assert got[text_key("s", str(i))].tolist() == [i, i * 2.0, -i]
+    assert info(tmp_path)[0].shards == 80
+
+
+def test_rerun_after_a_qrel_edit_encodes_nothing(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "tasks"
+    folder = write_retrieval(root / "a")
+    args = ["run", "--model", str(tiny_model_dir), "--name", "test/tiny", "--tasks-dir", str(root),
+            "--output-dir", str(tmp_path / "out"), "-q", "--format", "json"]
+    first = json.loads(CliRunner().invoke(cli, args).stdout)
+    qrels = next(folder.rglob("*.tsv"))
+    text = qrels.read_text(encoding="utf-8")
+    qrels.write_text(text.replace("q1\td3\t1", "q1\td3\t2"), encoding="utf-8")  # one qrel line changed: new task data
+    seen = _count_encodes(monkeypatch)
+    second = json.loads(CliRunner().invoke(cli, args).stdout)
+    assert second["ran"] == first["ran"] == ["TinyRetrieval"]
+    assert seen == []
+    third = json.loads(CliRunner().invoke(cli, [*args, "--overwrite", "--no-cache"]).stdout)
+    assert len(seen) == 7 and third["rows"] == second["rows"]
+
+
+def test_cache_commands(tiny_model_dir: Path, embedding_cache: Path) -> None:
+    _st(tiny_model_dir).encode(TEXTS)
+    out = CliRunner().invoke(cli, ["cache", "info"])
+    assert out.exit_code == 0 and str(embedding_cache) in out.stdout and "test/tiny" in out.stdout
+    out = CliRunner().invoke(cli, ["cache", "clear", "--yes"])
+    assert out.exit_code == 0 and "removed 1" in out.stdout
+    assert info() == [] and clear() == 0
+    assert EmbeddingCache("test/tiny", "x").get([text_key("s", "a")]) == {}
