@@ -125,3 +125,26 @@ def test_cache_commands(tiny_model_dir: Path, embedding_cache: Path) -> None:
     assert out.exit_code == 0 and "removed 1" in out.stdout
     assert info() == [] and clear() == 0
     assert EmbeddingCache("test/tiny", "x").get([text_key("s", "a")]) == {}
+
+
+def test_devices_cpu_cpu_gives_the_scores_of_one_device(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """--devices encodes with one process per device (sentence-transformers' pool); same scores as one device."""
+    args = ["run", "--model", str(tiny_model_dir), "--name", "test/tiny", "--tasks-dir", str(tasks_root), "-q",
+            "--format", "json", "--no-cache"]
+    one = CliRunner().invoke(cli, [*args, "--output-dir", str(tmp_path / "one"), "--device", "cpu"])
+    two = CliRunner().invoke(cli, [*args, "--output-dir", str(tmp_path / "two"), "--devices", "cpu,cpu"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    rows_one = {(r["task"], r["language"]): r["scores"] for r in json.loads(one.stdout)["rows"]}
+    rows_two = {(r["task"], r["language"]): r["scores"] for r in json.loads(two.stdout)["rows"]}
+    assert rows_one == rows_two and len(rows_one) == 2
+    assert "Starting 2 encoding processes (cpu, cpu)" in two.stderr
+
+
+def test_devices_mistakes_are_clear(tasks_root: Path, tiny_model_dir: Path) -> None:
+    base = ["run", "--model", str(tiny_model_dir), "--tasks-dir", str(tasks_root)]
+    out = CliRunner().invoke(cli, [*base, "--devices", "cpu"])
+    assert out.exit_code == 1 and "two or more devices" in out.output
+    out = CliRunner().invoke(cli, [*base, "--devices", "cpu,cpu", "--device", "cpu"])
+    assert out.exit_code == 1 and "not both" in out.output
+    out = CliRunner().invoke(cli, [*base, "--devices", "cpu,cuda:7"])
+    assert out.exit_code == 1 and "cuda" in out.output and "Traceback" not in out.output

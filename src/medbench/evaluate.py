@@ -21,6 +21,7 @@ from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError
 from medbench._process import quiet_library_notices, torch_threads
 from medbench.models import ModelRef, load_model, portable_location, portable_path
+from medbench.models.load import close_model
 from medbench.results import FINETUNE_CARD, Row, read_result, result_path, rows_from_result
 from medbench.tasks import filter_languages, to_mteb_task
 
@@ -58,6 +59,7 @@ def run(
     show_progress: bool = True,
     threads: int | None = None,
     cache: bool = True,
+    devices: Sequence[str] | None = None,
     echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> RunReport:
     """Evaluate one model on medbench tasks (and optionally mteb's own tasks).
@@ -77,6 +79,7 @@ def run(
         show_progress: Show progress bars while encoding.
         threads: Torch CPU threads; torch's default when None.
         cache: Reuse and store vectors in the embedding cache (:mod:`medbench.models.cache`).
+        devices: Encode with one process per device (two or more, e.g. ``["cuda:0", "cuda:1"]``).
         echo: Where progress lines go.
 
     Returns:
@@ -102,13 +105,16 @@ def run(
         return report
     store.check_writable(results_dir)
     with quiet_library_notices(), torch_threads(threads):
-        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo, cache)
-        for i, data in enumerate(pending, 1):
-            echo(f"[{i}/{len(pending) + len(mteb_task_names)}] {data.spec.name}")
-            runner.medbench_task(data, overwrite)
-        for j, name in enumerate(mteb_task_names, len(pending) + 1):
-            echo(f"[{j}/{len(pending) + len(mteb_task_names)}] {name}")
-            runner.mteb_task(name)
+        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo, cache, devices)
+        try:
+            for i, data in enumerate(pending, 1):
+                echo(f"[{i}/{len(pending) + len(mteb_task_names)}] {data.spec.name}")
+                runner.medbench_task(data, overwrite)
+            for j, name in enumerate(mteb_task_names, len(pending) + 1):
+                echo(f"[{j}/{len(pending) + len(mteb_task_names)}] {name}")
+                runner.mteb_task(name)
+        finally:
+            runner.close()
     report.seconds = time.perf_counter() - start
     return report
 
@@ -123,9 +129,9 @@ class _Runner:
 
     def __init__(self, report: RunReport, ref: ModelRef, output_dir: Path, languages: Sequence[str] | None,
                  batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None],
-                 cache: bool = True) -> None:
+                 cache: bool = True, devices: Sequence[str] | None = None) -> None:
         self.report, self.ref, self.output_dir, self.languages = report, ref, output_dir, languages
-        self.cache = cache
+        self.cache, self.devices = cache, list(devices) if devices else None
         self.results_dir = output_dir / "results"
         self.encode_kwargs = {"batch_size": batch_size, "show_progress_bar": show_progress}
         self.device, self.echo = device, echo
@@ -137,9 +143,13 @@ class _Runner:
         if self._model is None:
             t0 = time.perf_counter()
             self.echo(f"Loading model {self.ref.name} ({self.ref.source}: {portable_location(self.ref)})")
-            self._model = load_model(self.ref, device=self.device, echo=self.echo, cache=self.cache)
+            self._model = load_model(self.ref, device=self.device, echo=self.echo, cache=self.cache, devices=self.devices)
             self.report.model_load_seconds = time.perf_counter() - t0
         return self._model
+
+    def close(self) -> None:
+        if self._model is not None:
+            close_model(self._model)
 
     def medbench_task(self, data: TaskData, overwrite: bool) -> None:
         import mteb

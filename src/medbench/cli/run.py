@@ -30,12 +30,14 @@ from medbench.errors import MedbenchError
               "($MEDBENCH_CACHE, default ~/.cache/medbench/embeddings; `medbench cache info`).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--device", help="cpu, cuda, cuda:1, mps... (default: automatic).")
+@click.option("--devices", help="Encode with one process per device, e.g. cuda:0,cuda:1 (or cpu,cpu): "
+              "sentence-transformers' multi-process pool; the scores are those of one device.")
 @click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: torch's; on 2 cores two threads measured faster, see README).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: tuple[Path, ...],
         languages: tuple[str, ...], language: str, output_dir: Path, query_prompt: str | None,
-        document_prompt: str | None, overwrite: bool, no_cache: bool, batch_size: int, device: str | None,
+        document_prompt: str | None, overwrite: bool, no_cache: bool, batch_size: int, device: str | None, devices: str | None,
         threads: int | None, fmt: str, quiet: bool) -> None:
     """Evaluate one encoder on the tasks and store MTEB-format results under results/.
 
@@ -48,6 +50,7 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
       medbench run --model ./models/my-finetune --tasks-dir ./my_tasks --languages de
       medbench run --model intfloat/multilingual-e5-small --tasks MedbenchSTSDE,SciFact
       medbench run --tasks-dir ../beir/scifact --language en
+      medbench run --model intfloat/multilingual-e5-large --devices cuda:0,cuda:1
     """
     from medbench.evaluate import run as run_tasks
     from medbench.models import resolve_model
@@ -57,10 +60,15 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     names = split_list(task_names)
     langs = split_list(languages) or None
     dirs = [*env_tasks_dirs(), *tasks_dirs]
-    if device is not None:
+    device_list = split_list((devices,)) if devices else None
+    if device is not None and device_list:
+        raise MedbenchError("give --device (one device) or --devices (several), not both")
+    if device_list and len(device_list) < 2:
+        raise MedbenchError(f"--devices needs two or more devices (e.g. cuda:0,cuda:1), got {devices!r}; for one, use --device")
+    for d in ([device] if device is not None else []) + (device_list or []):
         from medbench.models import check_device
 
-        check_device(device)
+        check_device(d)
     if quiet:
         quiet_progress()
     found = discover(dirs, include_builtin=not tasks_dirs or bool(names), language=language or "en")
@@ -82,7 +90,7 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     ref = resolve_model(model, name=name, query_prompt=query_prompt, document_prompt=document_prompt)
     report = run_tasks(ref, chosen, mteb_task_names=other, output_dir=output_dir, languages=langs,
                        overwrite=overwrite, batch_size=batch_size, device=device, show_progress=not quiet,
-                       threads=threads, cache=not no_cache,
+                       threads=threads, cache=not no_cache, devices=device_list,
                        echo=lambda s: click.echo(s, err=True))
     if fmt == "json":
         click.echo(json.dumps({

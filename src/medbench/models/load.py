@@ -111,7 +111,8 @@ def suggest_model(name: str) -> str:
     return f" Did you mean: {', '.join(lowered[c] for c in close)}?" if close else ""
 
 
-def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None, cache: bool = True) -> Any:
+def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: None, cache: bool = True,
+               devices: list[str] | None = None) -> Any:
     """Load the encoder for ``ref`` the way mteb does, and name it with ``ref``'s name and revision.
 
     A model that mteb's registry knows (``ref.mteb_name``) is built by mteb's own loader with mteb's
@@ -122,7 +123,9 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     the model. ``--query-prompt``/``--document-prompt`` replace the model's prompts. Either way the
     underlying sentence-transformers model encodes each distinct text once per run, and with
     ``cache`` once per model revision: vectors are kept in the embedding cache
-    (:mod:`medbench.models.cache`, ``$MEDBENCH_CACHE``) and reused by later runs.
+    (:mod:`medbench.models.cache`, ``$MEDBENCH_CACHE``) and reused by later runs. With ``devices``
+    (two or more, e.g. ``["cuda:0", "cuda:1"]``) texts are encoded by one process per device
+    (sentence-transformers' multi-process pool); :func:`close_model` stops the processes.
     """
     if ref.is_bm25:
         import mteb
@@ -164,7 +167,12 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     if st is not None and hasattr(st, "encode"):
         from medbench.models.cache import EmbeddingCache
 
-        memoize_encoding(st, EmbeddingCache(ref.name, ref.revision) if cache and ref.revision else None)
+        pool = None
+        if devices and len(devices) > 1:
+            echo(f"Starting {len(devices)} encoding processes ({', '.join(devices)})")
+            pool = st.start_multi_process_pool(target_devices=list(devices))
+            model._medbench_pool = pool
+        memoize_encoding(st, EmbeddingCache(ref.name, ref.revision) if cache and ref.revision else None, pool=pool)
     update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
     if ref.source == "local":  # a folder medbench trained: mteb sees its base model and training tasks
         update.update(model_meta_updates(Path(location)))
@@ -172,65 +180,87 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
     return model
 
 
-def memoize_encoding(st: Any, disk: Any | None = None) -> Any:
+def close_model(model: Any) -> None:
+    """Stop the encoding processes a model started for ``devices`` (nothing to do otherwise)."""
+    pool = getattr(model, "_medbench_pool", None)
+    if pool is not None:
+        model.model.stop_multi_process_pool(pool)
+        model._medbench_pool = None
+
+
+def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) -> Any:
     """Encode each distinct text once per run, whatever task asks for it, and with ``disk`` (an
     :class:`medbench.models.cache.EmbeddingCache`) once per model revision across runs.
 
     Tasks often share texts (the cross-patient and patient-centred tasks share their corpus and
     queries); mteb encodes per task. The memo is keyed by method (query / document / plain), every
     argument that changes the output (prompt, normalisation, precision), the model's own prompts,
-    max length and output dimension, and the text.
+    max length and output dimension, and the text. With ``pool`` (sentence-transformers' multi-process
+    pool, one process per device) the texts still to encode are spread over the pool's processes.
+    ``encode_query`` and ``encode_document`` call ``encode`` inside: only the outermost call memoizes.
     """
     import numpy as np
 
     from medbench.models.cache import settings_digest, text_key
 
     memo: dict[tuple, Any] = {}
-    ignored = {"batch_size", "show_progress_bar"}
+    ignored = {"batch_size", "show_progress_bar", "pool", "chunk_size"}
+    depth = [0]
+
+    def memoized(original: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        key = next((k for k in ("inputs", "sentences") if k in kwargs), None)
+        sentences = kwargs.pop(key) if key else (args[0] if len(args) == 1 else None)
+        if (
+            not isinstance(sentences, list) or not all(isinstance(x, str) for x in sentences)
+            or kwargs.get("convert_to_tensor")
+            or kwargs.get("output_value", "sentence_embedding") != "sentence_embedding"
+        ):
+            if key:
+                kwargs[key] = sentences
+            return original(*args, **kwargs)
+        digest = settings_digest({
+            "method": method, "kwargs": repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)),
+            "prompts": getattr(st, "prompts", None), "default_prompt_name": getattr(st, "default_prompt_name", None),
+            "max_seq_length": getattr(st, "max_seq_length", None), "truncate_dim": getattr(st, "truncate_dim", None),
+        })
+        settings = (method, digest)
+        missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
+        keys = {x: text_key(digest, x) for x in missing} if disk is not None else {}
+        if missing and disk is not None:
+            stored = disk.get(list(keys.values()))
+            for x in missing:
+                if keys[x] in stored:
+                    memo[(settings, x)] = stored[keys[x]]
+            missing = [x for x in missing if keys[x] not in stored]
+        if missing:
+            call = {**kwargs, "pool": pool} if pool is not None else kwargs
+            vectors = original(missing, **call)
+            if disk is not None and isinstance(vectors, np.ndarray):
+                disk.put([keys[x] for x in missing], vectors)
+            for text, vector in zip(missing, vectors, strict=True):
+                memo[(settings, text)] = vector
+        rows = [memo[(settings, x)] for x in sentences]
+        if not rows:
+            return original(sentences, **kwargs)
+        if isinstance(rows[0], np.ndarray):
+            return np.stack(rows)
+        import torch
+
+        return torch.stack(rows)
+
     for method in ("encode", "encode_query", "encode_document"):
         original = getattr(st, method, None)
         if original is None:
             continue
 
         def encode(*args: Any, _original: Any = original, _method: str = method, **kwargs: Any) -> Any:
-            key = next((k for k in ("inputs", "sentences") if k in kwargs), None)
-            sentences = kwargs.pop(key) if key else (args[0] if len(args) == 1 else None)
-            if (
-                not isinstance(sentences, list) or not all(isinstance(x, str) for x in sentences)
-                or kwargs.get("convert_to_tensor")
-                or kwargs.get("output_value", "sentence_embedding") != "sentence_embedding"
-            ):
-                if key:
-                    kwargs[key] = sentences
+            if depth[0]:
                 return _original(*args, **kwargs)
-            digest = settings_digest({
-                "method": _method, "kwargs": repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)),
-                "prompts": getattr(st, "prompts", None), "default_prompt_name": getattr(st, "default_prompt_name", None),
-                "max_seq_length": getattr(st, "max_seq_length", None), "truncate_dim": getattr(st, "truncate_dim", None),
-            })
-            settings = (_method, digest)
-            missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
-            if missing and disk is not None:
-                keys = {x: text_key(digest, x) for x in missing}
-                stored = disk.get(list(keys.values()))
-                for x in missing:
-                    if keys[x] in stored:
-                        memo[(settings, x)] = stored[keys[x]]
-                missing = [x for x in missing if keys[x] not in stored]
-            if missing:
-                vectors = _original(missing, **kwargs)
-                if disk is not None and isinstance(vectors, np.ndarray):
-                    disk.put([keys[x] for x in missing], vectors)
-                for text, vector in zip(missing, vectors, strict=True):
-                    memo[(settings, text)] = vector
-            rows = [memo[(settings, x)] for x in sentences]
-            if not rows:
-                return _original(sentences, **kwargs)
-            if isinstance(rows[0], np.ndarray):
-                return np.stack(rows)
-            import torch
-
-            return torch.stack(rows)
+            depth[0] += 1
+            try:
+                return memoized(_original, _method, *args, **kwargs)
+            finally:
+                depth[0] -= 1
 
         setattr(st, method, encode)
     return st
