@@ -90,9 +90,11 @@ class MNRL(Loss):
     """MultipleNegativesRankingLoss: each anchor against its positive and every other passage of the batch."""
 
     scale: Number = _scale()
+    gather_across_devices: bool = Field(True, description="true or false: under torchrun/accelerate, each anchor "
+                                        "also meets the other processes' passages as negatives (no effect in one process)")
 
     def build(self, losses: Any, model: Any, load: Callable[[str], Any]) -> Any:
-        return losses.MultipleNegativesRankingLoss(model, scale=self.scale)
+        return losses.MultipleNegativesRankingLoss(model, scale=self.scale, gather_across_devices=self.gather_across_devices)
 
 
 @register("cached_mnrl", ("pairs", "triplets"), contrastive=True, cached=True)
@@ -101,9 +103,12 @@ class CachedMNRL(Loss):
 
     mini_batch_size: int = Field(32, ge=1, description="a whole number >= 1: texts per forward pass (memory), not the contrastive batch")
     scale: Number = _scale()
+    gather_across_devices: bool = Field(True, description="true or false: under torchrun/accelerate, each anchor "
+                                        "also meets the other processes' passages as negatives (no effect in one process)")
 
     def build(self, losses: Any, model: Any, load: Callable[[str], Any]) -> Any:
-        return losses.CachedMultipleNegativesRankingLoss(model, scale=self.scale, mini_batch_size=self.mini_batch_size)
+        return losses.CachedMultipleNegativesRankingLoss(model, scale=self.scale, mini_batch_size=self.mini_batch_size,
+                                                         gather_across_devices=self.gather_across_devices)
 
 
 @register("cosine", ("scored",))
