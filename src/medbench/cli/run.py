@@ -33,12 +33,20 @@ from medbench.errors import MedbenchError
 @click.option("--devices", help="Encode with one process per device, e.g. cuda:0,cuda:1 (or cpu,cpu): "
               "sentence-transformers' multi-process pool; the scores are those of one device.")
 @click.option("--threads", type=click.IntRange(1), help="Torch CPU threads (default: torch's; on 2 cores two threads measured faster, see README).")
+@click.option("--corpus-chunk-size", type=click.IntRange(1), help="Passages encoded and scored at once in exact "
+              "search (mteb's corpus_chunk_size, default 50000): memory holds one chunk's vectors and scores.")
+@click.option("--top-k", type=click.IntRange(10), help="Passages kept per query (default mteb's 1000). Results with "
+              "another value are stored under '<revision>+k<N>'; >= 100 keeps every score medbench reports exact.")
+@click.option("--index", type=click.Choice(["exact", "hnsw"]), default="exact", show_default=True,
+              help="hnsw: an approximate HNSW index (usearch) for very large corpora; results are stored under "
+              "'<revision>+hnsw', apart from exact ones.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: tuple[Path, ...],
         languages: tuple[str, ...], language: str, output_dir: Path, query_prompt: str | None,
         document_prompt: str | None, overwrite: bool, no_cache: bool, batch_size: int, device: str | None, devices: str | None,
-        threads: int | None, fmt: str, quiet: bool) -> None:
+        threads: int | None, corpus_chunk_size: int | None, top_k: int | None, index: str, fmt: str,
+        quiet: bool) -> None:
     """Evaluate one encoder on the tasks and store MTEB-format results under results/.
 
     Prints nDCG@10 and Recall@5 per retrieval task and language, cosine Spearman per STS task
@@ -51,8 +59,10 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
       medbench run --model intfloat/multilingual-e5-small --tasks MedbenchSTSDE,SciFact
       medbench run --tasks-dir ../beir/scifact --language en
       medbench run --model intfloat/multilingual-e5-large --devices cuda:0,cuda:1
+      medbench run --model minilm --tasks-dir ./big_corpus --corpus-chunk-size 20000 --index hnsw
     """
     from medbench.evaluate import run as run_tasks
+    from medbench.search import SearchSettings
     from medbench.models import resolve_model
     from medbench.results import format_table
     from medbench.tasks import discover, env_tasks_dirs, select, suggest
@@ -91,14 +101,15 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
     report = run_tasks(ref, chosen, mteb_task_names=other, output_dir=output_dir, languages=langs,
                        overwrite=overwrite, batch_size=batch_size, device=device, show_progress=not quiet,
                        threads=threads, cache=not no_cache, devices=device_list,
+                       search=SearchSettings(corpus_chunk_size=corpus_chunk_size, top_k=top_k, index=index),
                        echo=lambda s: click.echo(s, err=True))
     if fmt == "json":
         click.echo(json.dumps({
-            "model": ref.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached, "skipped": report.skipped,
+            "model": report.model.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached, "skipped": report.skipped,
             "rows": [r.__dict__ for r in report.rows],
         }, indent=2, ensure_ascii=False))
         return
-    click.echo(f"\n{ref.name} @ {ref.revision}" + (f"  prompts {ref.prompts}" if ref.prompts else ""))
+    click.echo(f"\n{report.model.name} @ {report.model.revision}" + (f"  prompts {ref.prompts}" if ref.prompts else ""))
     click.echo(format_table(report.rows))
     where = output_dir / "results"
     for task, why in report.skipped.items():

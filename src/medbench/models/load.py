@@ -172,7 +172,8 @@ def load_model(ref: ModelRef, device: str | None = None, echo: Any = lambda s: N
             echo(f"Starting {len(devices)} encoding processes ({', '.join(devices)})")
             pool = st.start_multi_process_pool(target_devices=list(devices))
             model._medbench_pool = pool
-        memoize_encoding(st, EmbeddingCache(ref.name, ref.revision) if cache and ref.revision else None, pool=pool)
+        weights = ref.revision.split("+", 1)[0]  # "+hnsw" / "+k100" results share the model's vectors
+        memoize_encoding(st, EmbeddingCache(ref.name, weights) if cache and weights else None, pool=pool)
     update: dict[str, Any] = {"name": ref.name, "revision": ref.revision}
     if ref.source == "local":  # a folder medbench trained: mteb sees its base model and training tasks
         update.update(model_meta_updates(Path(location)))
