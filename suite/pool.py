@@ -1,6 +1,7 @@
 """Pooled judgements for the v2 test questions: which passages a second annotator must judge.
 
     python suite/pool.py pool [--tasks tasks] [--lang de en]    # write the pools into suite/src/<lang>/judgements/
+    python suite/pool.py sheet suite/src/de/judgements/001.json --out sheets/  # what the judge reads
     python suite/pool.py check suite/src/de/judgements/001.json  # a judged file is complete and valid
 
 For every test question the pool is the union of the top 10 of three systems on the cross-patient
@@ -88,7 +89,43 @@ def pool(tasks_dir: Path, lang: str) -> None:
             old["pool"][q.id] = sorted(found | before)
             old["grades"].setdefault(q.id, dict(sorted(q.grades.items())))
         out_path.write_text(json.dumps(old, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"{lang}: pools written to {folder.relative_to(ROOT)} ({added} new pooled passages)")
+    print(f"{lang}: pools written to {folder} ({added} new pooled passages)")
+
+
+def sheet(path: Path, tasks_dir: Path, out: Path) -> None:
+    """A Markdown sheet for the judge of one patient's pooled questions: the record's passages and the
+    other patients' pooled passages once each, then every question with its pool and current grades."""
+    lang = path.parent.parent.name
+    rec, errors = load_record(SRC / lang / "test" / path.name)
+    if rec is None or errors:
+        raise SystemExit("\n".join(errors))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    corpus = {}
+    with (tasks_dir / f"MedbenchRetrieval{lang.upper()}" / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            corpus[row["_id"]] = (row["title"], row["text"])
+    own = {p.id for p in rec.passages}
+    lines = [f"# Judging sheet {rec.patient} ({rec.scenario})", "",
+             f"Judgements file: {path}", "", "## The patient's record (every passage)", ""]
+    for p in rec.passages:
+        lines += [f"### {p.id}  [{p.type}, {p.date}] {p.title}", "", p.text, ""]
+    others = sorted({d for q in rec.cross for d in data["pool"].get(q.id, []) if d not in own})
+    if others:
+        lines += ["## Other patients' passages in the pools of the cross-patient questions", ""]
+        for d in others:
+            title, text = corpus[d]
+            lines += [f"### {d}  {title}", "", text, ""]
+    lines += ["## Questions", ""]
+    for q in rec.chart + rec.cross:
+        kind = "chart question: the record is open, candidates are the record's passages" if q in rec.chart \
+            else "cross-patient question: candidates are the record's passages and these other patients' passages: " \
+            + (", ".join(d for d in data["pool"].get(q.id, []) if d not in own) or "none")
+        grades = data["grades"].get(q.id, {})
+        lines += [f"### {q.id}", "", f"> {q.text}", "", kind, "",
+                  "current grades: " + (", ".join(f"{d} = {g}" for d, g in sorted(grades.items())) or "none"), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{rec.patient}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def check(path: Path) -> list[str]:
@@ -122,20 +159,29 @@ def check(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SRC
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, default=SRC, help="source folder (default: suite/src)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pool")
     p.add_argument("--tasks", type=Path, default=ROOT / "tasks")
     p.add_argument("--lang", nargs="+", default=["de", "en"])
-    p.add_argument("--src", type=Path, default=SRC, help="source folder (default: suite/src)")
+    sh = sub.add_parser("sheet")
+    sh.add_argument("files", nargs="+", type=Path)
+    sh.add_argument("--tasks", type=Path, default=ROOT / "tasks")
+    sh.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("check")
     c.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    SRC = args.src.resolve()
     if args.command == "pool":
-        global SRC
-        SRC = args.src.resolve()
         for lang in args.lang:
             pool(args.tasks, lang)
+        return 0
+    if args.command == "sheet":
+        for f in args.files:
+            sheet(f.resolve(), args.tasks, args.out)
+        print(f"{len(args.files)} sheets in {args.out}")
         return 0
     problems = [e for f in args.files for e in check(f)]
     print("\n".join(problems) or f"{len(args.files)} files OK")

@@ -26,16 +26,16 @@ def test_six_tasks_with_required_sizes(suite: dict) -> None:
         patient = suite[f"MedbenchPatientRetrieval{up}"].languages[lang]
         sts = suite[f"MedbenchSTS{up}"].languages[lang]
         patients = {doc_id.rsplit("-", 1)[0] for doc_id in cross.corpus}
-        assert len(patients) >= 120, (up, len(patients))
-        assert len(cross.corpus) >= 500
+        assert len(patients) >= 40, (up, len(patients))
+        assert len(cross.corpus) >= 800
         assert len(cross.qrels["test"]) >= 300
         for task, data in ((f"MedbenchRetrieval{up}", cross), (f"MedbenchPatientRetrieval{up}", patient)):
             assert set(data.queries) == set(data.qrels["test"]), task  # every question is judged
             for qid, docs in data.qrels["test"].items():
                 assert set(docs.values()) <= {1, 2}, (task, qid, docs)  # graded: 2 answers, 1 is context
                 assert 2 in docs.values(), (task, qid)  # every question has a passage that answers it
-                # relevance is judged within the question's own patient (guideline section 3)
-                assert {d.rsplit("-", 1)[0] for d in docs} == {qid.rsplit("-", 1)[0]}, (task, qid)
+                if data is patient:  # chart questions are judged within their own patient's record
+                    assert {d.rsplit("-", 1)[0] for d in docs} == {qid.rsplit("-", 1)[0]}, (task, qid)
         assert patient.top_ranked["test"] and set(patient.qrels["test"]) == set(patient.top_ranked["test"])
         assert len(patient.qrels["test"]) >= 300
         for qid, candidates in patient.top_ranked["test"].items():  # a patient's own passages only
@@ -121,13 +121,14 @@ def _check_sources():
 
 
 def test_source_checker_enforces_the_chart_question_rules(tmp_path) -> None:
+    """Training bundles keep the v1 passage format; their chart questions follow guideline 3b."""
     import json
 
     checker = _check_sources()
     text = ("Spiculated mass in the right upper lobe measuring 3.2 cm on the staging CT, no enlarged nodes, "
             "adrenals normal, emphysema in both upper lobes, no effusion, recommend PET-CT and biopsy. ") * 2
     bundle = {
-        "patient": "en-test-x-001", "age": 67, "sex": "m", "diagnosis": "NSCLC",
+        "patient": "en-train-x-001", "scenario": "lung cancer", "age": 67, "sex": "m", "diagnosis": "NSCLC",
         "documents": [{"type": "radiology", "title": "CT", "passages": [{"id": "p1", "text": text}]},
                       {"type": "pathology", "title": "Biopsy", "passages": [{"id": "p2", "text": text.replace("CT", "scan")}]}],
         "queries": [{"text": "lung mass size, 67 year old", "relevant": {"p1": 2}}],
@@ -135,7 +136,7 @@ def test_source_checker_enforces_the_chart_question_rules(tmp_path) -> None:
                           {"text": "Lymph nodes enlarged on the first scan?", "relevant": {"p1": 2}},
                           {"text": "Adrenal spread at staging?", "relevant": {"p1": 2}}],
     }
-    folder = tmp_path / "test"
+    folder = tmp_path / "train"
     folder.mkdir()
     path = folder / "x-001.json"
 
@@ -144,10 +145,24 @@ def test_source_checker_enforces_the_chart_question_rules(tmp_path) -> None:
         return checker.check_bundle(path)
 
     assert problems() == []
-    assert any("exactly 3" in p for p in problems(chart_queries=bundle["chart_queries"][:2]))
     aged = [{"text": "Size of the mass in this 67-year-old before surgery?", "relevant": {"p1": 2}}] + bundle["chart_queries"][1:]
     assert any("age" in p for p in problems(chart_queries=aged))
     copied = [{"text": "Was there a spiculated mass in the right upper lobe?", "relevant": {"p1": 2}}] + bundle["chart_queries"][1:]
     assert any("copies" in p and "p1" in p for p in problems(chart_queries=copied))
     unknown = [{"text": "How big was the tumour before any treatment?", "relevant": {"p9": 2}}] + bundle["chart_queries"][1:]
     assert any("unknown passage 'p9'" in p for p in problems(chart_queries=unknown))
+    assert any("unknown keys" in p for p in problems(author="x"))
+
+
+def test_suite_v2_targets_hold() -> None:
+    """Issue 12's v2 targets, measured by benchmarks/suite_audit.py on the built-in suite: no question-blind
+    shortcut beats random by more than 0.10, random nDCG@10 <= 0.40, >= 20 passages per record, training
+    passages no closer to the test set than test patients are to each other, no shared scenario, de/en word
+    overlap within 5 points, STS graded within phenomena, and the sizes kept."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import suite_audit
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    failed = [(f["language"], f["id"], f["shown"], f["target"]) for f in suite_audit.audit() if f["pass"] is False]
+    assert failed == []

@@ -228,7 +228,7 @@ def test_table_and_readme_block(tmp_path: Path) -> None:
     audit.write_readme(_figures(), readme)
     written = readme.read_text(encoding="utf-8")
     assert written.startswith("intro\n") and written.endswith("outro\n") and "old" not in written
-    assert "v2 targets of issue 12" in written and "1 of 2 checks pass, 1 fail" in written
+    assert "targets of issue 12" in written and "1 of 2 checks pass, 1 fail" in written
     readme.write_text("no markers\n", encoding="utf-8")
     with pytest.raises(SystemExit):
         audit.write_readme(_figures(), readme)
