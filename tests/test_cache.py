@@ -167,3 +167,14 @@ def test_search_settings_chunk_size_top_k_and_hnsw(tasks_root: Path, tiny_model_
     assert runs["k"]["model"]["revision"] == runs["exact"]["model"]["revision"] + "+k10"
     revisions = sorted(p.name for p in (tmp_path / "results" / "test__tiny").iterdir())
     assert len(revisions) == 3
+
+
+def test_the_in_process_memo_is_bounded(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from medbench.models import load
+
+    monkeypatch.setattr(load, "MEMO_LIMIT", 2)
+    seen = _count_encodes(monkeypatch)
+    st = _st(tiny_model_dir, cache=False)
+    first = st.encode(TEXTS)
+    again = st.encode(TEXTS)  # two texts memoized, the third encoded again
+    assert seen == TEXTS + TEXTS[2:] and again.tobytes() == first.tobytes()

@@ -189,6 +189,11 @@ def close_model(model: Any) -> None:
         model._medbench_pool = None
 
 
+#: vectors the in-process memo keeps at most (about 300 MB at 384 dimensions): beyond it, memory stays
+#: bounded and the disk cache (when on) still spares re-encoding across tasks and runs
+MEMO_LIMIT = 200_000
+
+
 def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) -> Any:
     """Encode each distinct text once per run, whatever task asks for it, and with ``disk`` (an
     :class:`medbench.models.cache.EmbeddingCache`) once per model revision across runs.
@@ -199,6 +204,7 @@ def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) 
     max length and output dimension, and the text. With ``pool`` (sentence-transformers' multi-process
     pool, one process per device) the texts still to encode are spread over the pool's processes.
     ``encode_query`` and ``encode_document`` call ``encode`` inside: only the outermost call memoizes.
+    The memo keeps at most :data:`MEMO_LIMIT` vectors, so a corpus of millions does not stay in memory.
     """
     import numpy as np
 
@@ -225,22 +231,24 @@ def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) 
             "max_seq_length": getattr(st, "max_seq_length", None), "truncate_dim": getattr(st, "truncate_dim", None),
         })
         settings = (method, digest)
-        missing = list(dict.fromkeys(x for x in sentences if (settings, x) not in memo))
+        found = {x: memo[(settings, x)] for x in sentences if (settings, x) in memo}
+        missing = list(dict.fromkeys(x for x in sentences if x not in found))
         keys = {x: text_key(digest, x) for x in missing} if disk is not None else {}
         if missing and disk is not None:
             stored = disk.get(list(keys.values()))
-            for x in missing:
-                if keys[x] in stored:
-                    memo[(settings, x)] = stored[keys[x]]
+            found.update({x: stored[keys[x]] for x in missing if keys[x] in stored})
             missing = [x for x in missing if keys[x] not in stored]
         if missing:
             call = {**kwargs, "pool": pool} if pool is not None else kwargs
             vectors = original(missing, **call)
             if disk is not None and isinstance(vectors, np.ndarray):
                 disk.put([keys[x] for x in missing], vectors)
-            for text, vector in zip(missing, vectors, strict=True):
-                memo[(settings, text)] = vector
-        rows = [memo[(settings, x)] for x in sentences]
+            found.update(zip(missing, vectors, strict=True))
+        for x, vector in found.items():
+            if len(memo) >= MEMO_LIMIT:
+                break
+            memo[(settings, x)] = vector
+        rows = [found[x] for x in sentences]
         if not rows:
             return original(sentences, **kwargs)
         if isinstance(rows[0], np.ndarray):
