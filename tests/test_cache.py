@@ -178,3 +178,29 @@ def test_the_in_process_memo_is_bounded(tiny_model_dir: Path, monkeypatch: pytes
     first = st.encode(TEXTS)
     again = st.encode(TEXTS)  # two texts memoized, the third encoded again
     assert seen == TEXTS + TEXTS[2:] and again.tobytes() == first.tobytes()
+
+
+def test_hnsw_index_full_search_and_candidates() -> None:
+    from mteb.models.model_meta import ScoringFunction
+
+    from medbench.search import HnswIndex
+
+    class Model:
+        class mteb_model_meta:
+            similarity_fn_name = ScoringFunction.COSINE
+
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((300, 16)).astype(np.float32)
+    queries = docs[:20] + 0.01 * rng.standard_normal((20, 16)).astype(np.float32)
+    index = HnswIndex(Model())
+    index.add_documents(docs[:150], [f"d{i}" for i in range(150)])
+    index.add_documents(docs[150:], [f"d{i}" for i in range(150, 300)])
+    scores, ids = index.search(queries, 5, similarity_fn=None)
+    assert [row[0] for row in ids] == list(range(20))  # each query's near-copy first
+    assert all(s[0] > 0.99 for s in scores)
+    # with candidates (a patient's record): exact cosine among them, best first
+    cand = {f"q{i}": [f"d{j}" for j in (i + 1, i, i + 200)] for i in range(20)}
+    scores, ids = index.search(queries, 2, similarity_fn=None, top_ranked=cand, query_idx_to_id={i: f"q{i}" for i in range(20)})
+    assert [row[0] for row in ids] == list(range(20)) and all(len(row) == 2 for row in ids)
+    d, q = docs / np.linalg.norm(docs, axis=1, keepdims=True), queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    assert scores[3][0] == pytest.approx(float(d[3] @ q[3]), abs=1e-5)

@@ -23,7 +23,7 @@ from medbench.tasks.data import TaskData
 from medbench.errors import MedbenchError
 from medbench._process import quiet_library_notices, torch_threads
 from medbench.models import ModelRef, load_model, portable_location, portable_path
-from medbench.models.load import close_model
+from medbench.models.load import close_model, encode_progress
 from medbench.search import SearchSettings, search_model
 from medbench.results import FINETUNE_CARD, Row, read_result, result_path, rows_from_result
 from medbench.tasks import filter_languages, to_mteb_task
@@ -189,9 +189,11 @@ class _Runner:
                 searcher = search_model(searcher, corpus_chunk_size=self.search.corpus_chunk_size, index=self.search.index)
             with store.staging(self.output_dir, self.results_dir, ref.name, ref.revision, name, keep_result=keep) as staged, \
                     tempfile.TemporaryDirectory(prefix="medbench-pred-") as predictions:
-                mteb.evaluate(searcher, task, cache=mteb.ResultCache(cache_path=staged),
-                              overwrite_strategy="only-missing" if keep else "always", encode_kwargs=self.encode_kwargs,
-                              show_progress_bar=False, prediction_folder=Path(predictions))
+                with encode_progress(_texts_to_encode(data, self.languages), f"{name}: encoding",
+                                     enabled=bool(self.encode_kwargs["show_progress_bar"]) and not ref.is_bm25):
+                    mteb.evaluate(searcher, task, cache=mteb.ResultCache(cache_path=staged),
+                                  overwrite_strategy="only-missing" if keep else "always", encode_kwargs=self.encode_kwargs,
+                                  show_progress_bar=False, prediction_folder=Path(predictions))
                 prediction_file = Path(predictions) / f"{name}_predictions.json"
                 store.commit(self.results_dir, staged, ref.name, ref.revision, name,
                              lambda folder: per_item.write(folder, data, prediction_file), _log_entry(ref, name),
@@ -221,6 +223,19 @@ class _Runner:
             if stored is None:
                 stored = json.loads(task_result.model_dump_json())
             self.report.rows += rows_from_result(stored, task.metadata.type)
+
+
+def _texts_to_encode(data: TaskData, languages: Sequence[str] | None) -> int:
+    """How many texts mteb sends to the encoder for this task: queries and corpus, or both sides of each pair."""
+    total = 0
+    for lang, ld in data.languages.items():
+        if languages and lang not in languages:
+            continue
+        if data.spec.type == "retrieval":
+            total += sum(len([q for q in ld.queries if q in qrels]) + len(ld.corpus) for qrels in ld.qrels.values())
+        else:
+            total += sum(2 * len(pairs) for pairs in ld.pairs.values())
+    return total
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

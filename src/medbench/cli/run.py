@@ -105,7 +105,8 @@ def run(model: str, name: str | None, task_names: tuple[str, ...], tasks_dirs: t
                        echo=lambda s: click.echo(s, err=True))
     if fmt == "json":
         click.echo(json.dumps({
-            "model": report.model.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached, "skipped": report.skipped,
+            "model": report.model.describe(), "seconds": round(report.seconds, 3), "ran": report.ran, "cached": report.cached,
+            "skipped": report.skipped,
             "rows": [r.__dict__ for r in report.rows],
         }, indent=2, ensure_ascii=False))
         return

@@ -189,6 +189,40 @@ def close_model(model: Any) -> None:
         model._medbench_pool = None
 
 
+_PROGRESS: list[Any] = []  # the active encode progress bar (see encode_progress), innermost last
+
+
+class encode_progress:  # noqa: N801 - used as a context manager, like open()
+    """One progress bar for all the texts a task encodes (rate and ETA), instead of one bar per encode
+    call: mteb encodes queries, then the corpus in chunks, and each call would draw its own bar.
+
+    Examples:
+        >>> with encode_progress(1200, "MedbenchRetrievalDE: encoding"):  # doctest: +SKIP
+        ...     mteb.evaluate(...)
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.bar: Any = None
+
+    def __enter__(self) -> encode_progress:
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="text", dynamic_ncols=True)
+        _PROGRESS.append(self)
+        return self
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __exit__(self, *exc: Any) -> None:
+        _PROGRESS.remove(self)
+        if self.bar is not None:
+            self.bar.close()
+
+
 #: vectors the in-process memo keeps at most (about 300 MB at 384 dimensions): beyond it, memory stays
 #: bounded and the disk cache (when on) still spares re-encoding across tasks and runs
 MEMO_LIMIT = 200_000
@@ -225,6 +259,9 @@ def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) 
             if key:
                 kwargs[key] = sentences
             return original(*args, **kwargs)
+        progress = _PROGRESS[-1] if _PROGRESS else None
+        if progress is not None:  # the task's one bar counts these texts; no bar per call
+            kwargs["show_progress_bar"] = False
         digest = settings_digest({
             "method": method, "kwargs": repr(sorted((k, repr(v)) for k, v in kwargs.items() if k not in ignored)),
             "prompts": getattr(st, "prompts", None), "default_prompt_name": getattr(st, "default_prompt_name", None),
@@ -248,6 +285,8 @@ def memoize_encoding(st: Any, disk: Any | None = None, pool: Any | None = None) 
             if len(memo) >= MEMO_LIMIT:
                 break
             memo[(settings, x)] = vector
+        if progress is not None:
+            progress.update(len(sentences))
         rows = [found[x] for x in sentences]
         if not rows:
             return original(sentences, **kwargs)
