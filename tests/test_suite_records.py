@@ -92,3 +92,25 @@ def test_record_rules_short_records_dates_and_spread(records, tmp_path) -> None:
         q["answers"] = ["w1x1y1 w1x1y2"]
     _, problems = _problems(records, tmp_path, piled)
     assert any("first passage of the record" in p and "answers 3 questions" in p for p in problems)
+
+
+def test_pooled_judgements_replace_and_count_the_authors_grades(records, tmp_path) -> None:
+    sys.path.insert(0, str(REPO / "suite"))
+    try:
+        import build
+    finally:
+        sys.path.remove(str(REPO / "suite"))
+    rec, problems = _problems(records, tmp_path, _record())
+    assert problems == []
+    q = rec.cross[0]  # author: d3#2 = 2, d3#3 = 1
+    judged = {q.id: {"de-test-001-d3#2": 2, "de-test-001-d3#3": 0, "de-test-001-d1#1": 1, "de-test-001-d4#6": 2}}
+    counts = build.PoolCounts()
+    _, queries, qrels, _ = build.flatten([rec], "cross", judged, counts)
+    grades = {d: g for qid, d, g in qrels if qid == q.id}
+    assert grades == {"de-test-001-d3#2": 2, "de-test-001-d1#1": 1, "de-test-001-d4#6": 2}
+    assert (counts.questions, counts.judged, counts.added, counts.added_answers, counts.removed) == (1, 4, 2, 1, 1)
+    assert "2 grades added" in counts.line() and "1 removed" in counts.line()
+    with pytest.raises(SystemExit, match="no longer exist"):
+        build.flatten([rec], "cross", {q.id: {"de-test-001-d9#1": 2}}, build.PoolCounts())
+    with pytest.raises(SystemExit, match="no passage answers"):
+        build.flatten([rec], "cross", {q.id: {"de-test-001-d3#2": 0}}, build.PoolCounts())
