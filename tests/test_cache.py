@@ -204,3 +204,14 @@ def test_hnsw_index_full_search_and_candidates() -> None:
     assert [row[0] for row in ids] == list(range(20)) and all(len(row) == 2 for row in ids)
     d, q = docs / np.linalg.norm(docs, axis=1, keepdims=True), queries / np.linalg.norm(queries, axis=1, keepdims=True)
     assert scores[3][0] == pytest.approx(float(d[3] @ q[3]), abs=1e-5)
+
+
+def test_one_progress_bar_per_task(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Encoding shows one bar per task with its total (rate and ETA), not one per encode call."""
+    out = CliRunner().invoke(cli, ["run", "--model", str(tiny_model_dir), "--tasks-dir", str(tasks_root),
+                                   "--output-dir", str(tmp_path), "--no-cache"])
+    assert out.exit_code == 0, out.output
+    bars = {line.split(":")[0].strip() for line in out.stderr.replace("\r", "\n").splitlines() if ": encoding" in line}
+    assert bars == {"TinyRetrieval", "TinySTS"}
+    assert "7/7" in out.stderr and "12/12" in out.stderr  # 3 queries + 4 passages; 6 pairs x 2 sentences
+    assert "Batches" not in out.stderr  # sentence-transformers' own per-call bars are off
