@@ -169,7 +169,7 @@ def test_a_user_task_one_model_has_does_not_unrank_the_others(results: Path) -> 
     assert "Mean = the main score averaged over the 3 tasks that every ranked model has: " \
            "TinyRetrieval (de), TinySTS (de), SciFact (en)" in overall
     assert "Not in the mean (not every ranked model has it): UserTaskDE (de; 1 of 5 models)" in overall
-    assert "Not ranked: `org/partial` (no TinySTS (de), SciFact (en))" in overall
+    assert "Not ranked: `org/partial` (no score on the current data of TinySTS (de), SciFact (en))" in overall
     assert "| – | `org/partial` |" in overall
     german = md.split("## German (de)")[1].split("\n## ")[0]
     assert "Mean de = averaged over TinyRetrieval, TinySTS" in german and "UserTaskDE (1 of 5 models)" in german
@@ -234,6 +234,10 @@ def test_languages_come_from_tasks_or_result_entries(tmp_path: Path) -> None:
     assert any("Clustering is neither retrieval nor STS" in n for n in board.notes)
     stale = {c.key: v.stale for c, v in board.rows[0].cells.items()}
     assert stale["Plain/en/test/ndcg_at_10"] is True  # stored data-v1, the task folder now holds "x"
+    # a stale score is shown but neither enters the mean nor ranks: the mean covers the current scores only
+    assert all(c.task != "Plain" for c in board.mean_columns)
+    other = lb.build_board(lb.load_results([root]), {})  # no task folder to compare with: nothing is stale
+    assert any(c.task == "Plain" for c in other.mean_columns)
 
 
 # -- intervals and tests ---------------------------------------------------------------------

@@ -15,7 +15,9 @@ tasks and ranked models that ranks the most scores. A task only some models have
 left out of the mean instead of taking every other model's mean away; a model without a task that
 the others share has no mean and no rank (``rank`` None, ``missing`` says which), so an incomplete
 model is not ranked above a complete one by luck. Every output says which tasks the means cover.
-Rows sort by overall mean (descending), unranked models last, then name.
+Rows sort by overall mean (descending), unranked models last, then name. A score computed on older
+task data than the task folder now holds is shown with a dagger (†) but neither ranks nor enters a mean:
+a model whose results are all of an older suite version is listed, unranked, until it is run again.
 
 Intervals: percentile bootstrap over queries (retrieval) or pairs (STS) from the per-item files,
 1000 resamples, seeded by the task and metric (so every model of a task sees the same resamples);

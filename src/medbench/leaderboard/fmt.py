@@ -65,7 +65,7 @@ EXPLAIN = (
     "confidence interval over queries or pairs ({resamples} resamples). Means are over the main scores "
     "(nDCG@10, Spearman) of the tasks that every ranked model has (listed under each table); a model without "
     "one of them is not ranked and follows the ranked ones; {missing} = not evaluated. "
-    "Rows sort by overall mean. † = computed on an older version of the task data."
+    "Rows sort by overall mean. † = computed on an older version of the task data: shown, but not in any mean or rank."
 )
 
 
@@ -103,7 +103,8 @@ def mean_notes(board: Board, lang: str | None = None, model: Callable[[str], str
         unranked = [r for r in board.rows if _unranked(r)]
         if unranked:
             lines.append("Not ranked: " + "; ".join(
-                f"{model(r.name)}" + (f" (no {', '.join(_task_of(c) for c in r.missing)})" if r.missing else "")
+                f"{model(r.name)}" + (f" (no score on the current data of {', '.join(_task_of(c) for c in r.missing)})"
+                                      if r.missing else "")
                 for r in unranked) + ".")
         return lines
     cols = [c for c in board.mean_columns if c.language == lang]

@@ -163,11 +163,13 @@ def build_board(models: Sequence[ModelResults], tasks: dict[str, TaskInfo] | Non
     per_model = [(m, model_cells(m, tasks, resamples, notes)) for m in models]
     columns = sorted({c for _, cells in per_model for c in cells}, key=Column.sort_key)
     languages = sorted({c.language for c in columns})
-    in_mean = mean_columns([{c for c in cells if c.is_main} for _, cells in per_model])
+    # a score computed on older task data (†) is shown but neither ranks nor enters a mean
+    current = [{c: x for c, x in cells.items() if not x.stale} for _, cells in per_model]
+    in_mean = mean_columns([{c for c in cur if c.is_main} for cur in current])
     rows = []
-    for m, cells in per_model:
-        lang_means, mean = means(cells, in_mean, languages)
-        missing = [c for c in in_mean if c not in cells]
+    for (m, cells), cur in zip(per_model, current, strict=True):
+        lang_means, mean = means(cur, in_mean, languages)
+        missing = [c for c in in_mean if c not in cur]
         rows.append(BoardRow(m.name, m.revision, cells, lang_means, mean, m.origin, missing=missing))
     rows.sort(key=lambda r: (r.mean is None, -(r.mean or 0.0), r.name, r.revision))
     for i, row in enumerate((r for r in rows if r.mean is not None), 1):
