@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def medbench(args: list[str], env: dict[str, str]) -> tuple[float, dict]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "medbench.cli", *args, "--format", "json"], env=env,
+    proc = subprocess.run([sys.executable, "-c", "from medbench.cli import main; main()", *args, "--format", "json"], env=env,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:

@@ -207,11 +207,13 @@ def test_hnsw_index_full_search_and_candidates() -> None:
 
 
 def test_one_progress_bar_per_task(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    """Encoding shows one bar per task with its total (rate and ETA), not one per encode call."""
-    out = CliRunner().invoke(cli, ["run", "--model", str(tiny_model_dir), "--tasks-dir", str(tasks_root),
-                                   "--output-dir", str(tmp_path), "--no-cache"])
-    assert out.exit_code == 0, out.output
-    bars = {line.split(":")[0].strip() for line in out.stderr.replace("\r", "\n").splitlines() if ": encoding" in line}
+    """Encoding shows one bar per task with its total (rate and ETA), not one per encode call.
+    (A fresh process: another test's `-q` switches bars off for the whole process, as it should.)"""
+    proc = subprocess.run([sys.executable, "-c", "from medbench.cli import main; main()", "run", "--model", str(tiny_model_dir),
+                           "--tasks-dir", str(tasks_root), "--output-dir", str(tmp_path), "--no-cache"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bars = {line.split(":")[0].strip() for line in proc.stderr.replace("\r", "\n").splitlines() if ": encoding" in line}
     assert bars == {"TinyRetrieval", "TinySTS"}
-    assert "7/7" in out.stderr and "12/12" in out.stderr  # 3 queries + 4 passages; 6 pairs x 2 sentences
-    assert "Batches" not in out.stderr  # sentence-transformers' own per-call bars are off
+    assert "7/7" in proc.stderr and "12/12" in proc.stderr  # 3 queries + 4 passages; 6 pairs x 2 sentences
+    assert "Batches" not in proc.stderr  # sentence-transformers' own per-call bars are off
