@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,9 +210,10 @@ def test_hnsw_index_full_search_and_candidates() -> None:
 def test_one_progress_bar_per_task(tasks_root: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     """Encoding shows one bar per task with its total (rate and ETA), not one per encode call.
     (A fresh process: another test's `-q` switches bars off for the whole process, as it should.)"""
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
     proc = subprocess.run([sys.executable, "-c", "from medbench.cli import main; main()", "run", "--model", str(tiny_model_dir),
                            "--tasks-dir", str(tasks_root), "--output-dir", str(tmp_path), "--no-cache"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     bars = {line.split(":")[0].strip() for line in proc.stderr.replace("\r", "\n").splitlines() if ": encoding" in line}
     assert bars == {"TinyRetrieval", "TinySTS"}
