@@ -2,7 +2,8 @@
 
     python benchmarks/cache.py [--model minilm] [--threads 1]
 
-Copies the six built-in tasks to a temporary folder, then times three ``medbench run`` processes
+Copies the six built-in tasks to a temporary folder (renamed ``CacheBench...``: a user folder may not
+reuse built-in names), then times three ``medbench run`` processes
 with an empty cache of their own (``$MEDBENCH_CACHE`` in the temporary folder):
 
 1. the first run (every text encoded, vectors stored);
@@ -41,7 +42,7 @@ def medbench(args: list[str], env: dict[str, str]) -> tuple[float, dict]:
 
 def edit_one_qrel(tasks: Path) -> str:
     """Raise one grade-1 line of the cross-patient German task to 2 (or lower a 2 to 1)."""
-    path = tasks / "MedbenchRetrievalDE" / "qrels" / "test.tsv"
+    path = tasks / "MedbenchRetrievalDE" / "qrels" / "test.tsv"  # the copy named CacheBenchMedbenchRetrievalDE
     lines = path.read_text(encoding="utf-8").splitlines()
     for i, line in enumerate(lines[1:], 1):
         q, d, g = line.split("\t")
@@ -61,6 +62,9 @@ def main() -> int:
         tmp_path = Path(tmp)
         tasks = tmp_path / "tasks"
         shutil.copytree(ROOT / "tasks", tasks)
+        for spec in tasks.glob("*/task.yaml"):  # a user folder may not reuse built-in names: rename the copies
+            text = spec.read_text(encoding="utf-8")
+            spec.write_text(text.replace("name: Medbench", "name: CacheBenchMedbench", 1), encoding="utf-8")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "MEDBENCH_CACHE": str(tmp_path / "cache")}
         base = ["run", "--model", args.model, "--tasks-dir", str(tasks), "--output-dir", str(tmp_path / "out"), "-q"]
         base += ["--threads", str(args.threads)] if args.threads else []

@@ -43,7 +43,7 @@ class SearchSettings:
 class HnswIndex:
     """An mteb search-index backend (``IndexEncoderSearchProtocol``) over a usearch HNSW graph."""
 
-    def __init__(self, model: Any, connectivity: int = 32, expansion_add: int = 128, expansion_search: int = 128) -> None:
+    def __init__(self, model: Any, connectivity: int = 32, expansion_add: int = 256, expansion_search: int = 1024) -> None:
         from mteb.models.model_meta import ScoringFunction
 
         from medbench.errors import MedbenchError
