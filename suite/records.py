@@ -42,7 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "suite"))
 
+from check_sources import word_ngrams  # noqa: E402  (the copy check the v1 bundles use)
 from medbench.synth.chunk import passages as chunk_passages  # noqa: E402
 
 DOC_TYPES = ("discharge_letter", "radiology", "pathology", "operation_note")
@@ -62,11 +64,6 @@ PATIENT_ID = re.compile(r"^(de|en)-test-\d{3}$")
 
 def _norm(text: str) -> str:
     return " ".join(text.split())
-
-
-def word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    tokens = re.findall(r"\w+", text.lower())
-    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
 
 
 def content_words(text: str) -> set[str]:
