@@ -147,6 +147,32 @@ def test_the_folder_runs_with_bm25_and_the_commands_validate_it(fake: FakeLLM, d
     assert "| notes-qa" in result.stdout and "computed" in result.stdout
 
 
+def test_choose_mode_asks_with_the_sentences_and_keeps_only_chosen_evidence(fake: FakeLLM, docs: Path, tmp_path: Path) -> None:
+    """--evidence choose: every request's schema lists its passage's sentences; kept questions rest on one of
+    them; a server that ignores the enum (the fake's ungrounded mode) is still caught by the grounding filter."""
+    from medbench.cli import cli
+    from medbench.synth.prompts import evidence_choices
+
+    out = tmp_path / "qa"
+    result = CliRunner().invoke(cli, ["synth", str(docs), "--endpoint", fake.url, "--llm", "fake-llm", "--language", "de",
+                                      "--out", str(out), "--timeout", "0.5", "--evidence", "choose", "--temperature", "0.2", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "synth.json").read_text(encoding="utf-8"))
+    assert report["evidence"] == "choose" and report["temperature"] == 0.2 and report["kept"] > 0
+    assert report["drops"]["ungrounded"] == 2  # the ungrounded and nearly faults ignore the enum
+    assert "chosen from the passage's sentences" in (out / "README.md").read_text(encoding="utf-8")
+    log = read_jsonl(out.parent / ".qa.synth" / "generation.jsonl")
+    for entry in log:
+        body = entry["request"]
+        item = body["response_format"]["json_schema"]["schema"]["properties"]["questions"]["items"]
+        assert body["temperature"] == 0.2 and list(item["properties"])[0] == "evidence"
+        assert item["properties"]["evidence"]["enum"] == evidence_choices(passage_of(body))
+    kept = read_jsonl(out / "queries.jsonl")
+    assert kept and all(q["text"] for q in kept)
+    result = CliRunner().invoke(cli, ["synth", str(docs), "--language", "de", "--evidence", "pick", "--dry-run"])
+    assert result.exit_code == 2 and "'pick' is not one of 'quote', 'choose'" in result.output
+
+
 def test_split_is_by_patient_or_document_and_deterministic(fake: FakeLLM, tmp_path: Path) -> None:
     rows = suite_documents(10, faults=False)
     for row in rows:

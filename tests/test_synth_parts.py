@@ -417,3 +417,37 @@ def test_audit_sheet_marks_and_mistakes(tmp_path: Path) -> None:
     sheet.write_text("pair,question\nq1,x\n", encoding="utf-8")
     with pytest.raises(MedbenchError, match="1: the header has no column hallucinated, wrong"):
         read_sheet(sheet)
+
+
+# -- evidence chosen from the passage's sentences (--evidence choose) ---------------------------
+
+
+def test_evidence_choices_are_the_passages_sentences_that_count_as_evidence() -> None:
+    from medbench.synth.prompts import MAX_CHOICES, evidence_choices
+
+    passage = ("Befund:\nKein Pleuraerguss rechts. Lunge frei belüftet!\nKein Pleuraerguss rechts.\n"
+               "Z.n. Lobektomie am 3. Mai 2024. Hb 12.")
+    assert evidence_choices(passage) == ["Kein Pleuraerguss rechts.", "Lunge frei belüftet!", "Z.n. Lobektomie am 3. Mai 2024."]
+    assert all(c in passage for c in evidence_choices(passage))
+    many = "\n".join(f"Befund Nummer {i} ist unauffällig." for i in range(MAX_CHOICES + 5))
+    assert len(evidence_choices(many)) == MAX_CHOICES
+    assert evidence_choices("OK.\nHb 12.") == []
+
+
+def test_choose_mode_puts_the_sentences_into_the_schema_and_the_prompt_says_so() -> None:
+    from medbench.synth.prompts import answer_schema, evidence_choices
+
+    text = "Kein Pleuraerguss rechts. Lunge frei belüftet."
+    quote, choose = Templates.load("de"), Templates.load("de", evidence="choose")
+    assert "wörtlich aus dem Abschnitt zitiert" in quote.messages(text, None, None, 2)[1]["content"]
+    assert "Wähle für jede Frage zuerst" in choose.messages(text, None, None, 2)[1]["content"]
+    assert "first choose" in Templates.load("en", evidence="choose").messages(text, None, None, 2)[1]["content"]
+    item = answer_schema(2, evidence_choices(text))["properties"]["questions"]["items"]
+    assert item["properties"]["evidence"] == {"type": "string", "enum": ["Kein Pleuraerguss rechts.", "Lunge frei belüftet."]}
+    assert list(item["properties"]) == ["evidence", "question", "kind"] == item["required"]
+    assert list(answer_schema(2)["properties"]["questions"]["items"]["properties"]) == ["question", "kind", "evidence"]
+    assert "enum" not in answer_schema(2)["properties"]["questions"]["items"]["properties"]["evidence"]
+    body = request_body("m", choose.messages(text, None, None, 2), 2, 0.2, evidence_choices(text))
+    assert body["temperature"] == 0.2 and request_key(body) != request_key(request_body("m", choose.messages(text, None, None, 2), 2, 0.2))
+    with pytest.raises(MedbenchError, match="unknown evidence mode 'pick'"):
+        Templates.load("de", evidence="pick")

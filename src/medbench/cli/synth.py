@@ -25,6 +25,12 @@ INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the
 @click.option("--questions", default=2, show_default=True, type=click.IntRange(1, 10), help="Questions per passage.")
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024), help="Requests at once.")
 @click.option("--prompts", type=click.Path(path_type=Path), help="A YAML or JSON file of prompt templates per language and document type.")
+@click.option("--evidence", default="quote", show_default=True, type=click.Choice(["quote", "choose"]),
+              help="quote: the LLM quotes the sentence a question rests on (the grounding filter checks it); choose: the "
+                   "request's schema lists the passage's sentences and the LLM picks one before writing the question "
+                   "(for small models that cannot quote; needs a server that honours enum in json_schema).")
+@click.option("--temperature", default=0.7, show_default=True, type=click.FloatRange(0, 2),
+              help="Sampling temperature of the LLM (small models write less gibberish lower).")
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1),
               help="Round trip: BM25 must rank a question's source passage in the top k.")
 @click.option("--test-share", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -47,7 +53,8 @@ INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @user_errors
 def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None, language: str | None, out: Path | None,
-          questions: int, concurrency: int, prompts: Path | None, top_k: int, test_share: float, seed: int,
+          questions: int, concurrency: int, prompts: Path | None, evidence: str, temperature: float,
+          top_k: int, test_share: float, seed: int,
           hard_negatives: bool, audit: int, audit_report: Path | None, dry_run: bool, api_key_env: str, name: str | None,
           timeout: float, max_attempts: int, quiet: bool) -> None:
     """Write questions about your own documents with an LLM: a task folder with train.jsonl.
@@ -81,7 +88,7 @@ def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None
     config = SynthConfig(input=input_path, language=language, out=out, endpoints=list(endpoints), model=model,
                          questions=questions, concurrency=concurrency, prompts=prompts, top_k=top_k, test_share=test_share,
                          seed=seed, hard_negatives=hard_negatives, audit=audit, api_key_env=api_key_env, timeout=timeout,
-                         max_attempts=max_attempts, name=name)
+                         max_attempts=max_attempts, name=name, evidence=evidence, temperature=temperature)
     if dry_run:
         _dry_run(pipeline.dry_run(config))
         return

@@ -72,7 +72,7 @@ publication (`is_public: false`).
   100-250 words (over-long paragraphs at sentence ends), ids `<document id>#<n>`.
 - **Questions.** {r['questions_per_passage']} per passage, from templates per document type and
   language: `search` questions (across all patients) and `record` questions (inside the patient's
-  open record), each with the evidence quoted from the passage. The request carries the answer's
+  open record), each with {_evidence(r.get('evidence', 'quote'))}. The request carries the answer's
   JSON schema (`response_format`); every call's request and answer are in `generation.jsonl`.
 - **Filters**, in this order: the answer must be the schema's JSON (a Markdown code fence is
   unwrapped); the evidence must be in the passage (verbatim after normalising case, quotes and
@@ -86,6 +86,14 @@ publication (`is_public: false`).
   or passage repeats a test text (exactly or nearly, the check `medbench train` runs) are dropped.
 
 {_audit(r.get('audit'), r.get('audit_pairs', 0))}"""
+
+
+def _evidence(mode: str) -> str:
+    if mode == "choose":
+        return ("the evidence chosen from the passage's sentences, which the schema lists (`--evidence choose`): the "
+                "evidence is then grounded by construction, and only the round trip and the audit test whether the "
+                "question asks what that sentence says")
+    return "the evidence quoted from the passage"
 
 
 def _audit(audit: dict[str, Any] | None, pairs: int) -> str:

@@ -106,7 +106,7 @@ class FakeLLM:
             return 200, {}, b"{}"
         language = "de" if "Deutsch" in prompt else "en"
         n = _asked_for(body)
-        content = self.content(passage, mode, language, n)
+        content = self.content(passage, mode, language, n, _evidence_enum(body))
         with self.lock:
             self.asked[key] += 1
         completion = {"id": f"fake-{key}", "object": "chat.completion", "created": 0, "model": body.get("model"),
@@ -115,20 +115,24 @@ class FakeLLM:
         return 200, {}, json.dumps(completion, ensure_ascii=False).encode()
 
     @staticmethod
-    def content(passage: str, mode: str, language: str, n: int) -> str:
-        """The deterministic answer about ``passage`` (see the module docstring)."""
+    def content(passage: str, mode: str, language: str, n: int, choices: list[str] | None = None) -> str:
+        """The deterministic answer about ``passage`` (see the module docstring); with ``choices`` (the schema's
+        evidence ``enum``, ``--evidence choose``) the evidence is one of them, as a server honouring the schema gives."""
         if mode == "invalid":
             return "Here are your questions: question one, question two {"
         if mode == "empty":
             return json.dumps({"questions": []})
         text = _MARK.sub("", passage)
-        sentences = [s for s in split_sentences(" ".join(text.split())) if len(_LETTERS.findall(s)) >= 3] or [" ".join(text.split())]
+        if choices:
+            sentences = [s for s in choices if len(_LETTERS.findall(_MARK.sub("", s))) >= 3] or list(choices)
+        else:
+            sentences = [s for s in split_sentences(" ".join(text.split())) if len(_LETTERS.findall(s)) >= 3] or [" ".join(text.split())]
         picks = [sentences[0], sentences[-1], *sentences[1:-1]]
         asked_in = {"de": "en", "en": "de"}[language] if mode == "wrong-lang" else language
         items = []
         for j in range(n + (mode == "extra")):
             sentence = picks[j % len(picks)]
-            words = sorted(dict.fromkeys(_LETTERS.findall(sentence)), key=lambda w: (-len(w), w))[:3]
+            words = sorted(dict.fromkeys(_LETTERS.findall(_MARK.sub("", sentence))), key=lambda w: (-len(w), w))[:3]
             words += ["Befund", "Verlauf", "Therapie"][: 3 - len(words)]
             question = _ASK[asked_in].format(*words)
             evidence = sentence
@@ -164,6 +168,14 @@ def passage_of(body: dict[str, Any]) -> str:
 def passage_key(body: dict[str, Any]) -> str:
     """The key :attr:`FakeLLM.asked` counts a request's passage under."""
     return hashlib.sha256(passage_of(body).encode()).hexdigest()[:16]
+
+
+def _evidence_enum(body: dict[str, Any]) -> list[str] | None:
+    try:
+        choices = body["response_format"]["json_schema"]["schema"]["properties"]["questions"]["items"]["properties"]["evidence"]["enum"]
+    except (KeyError, TypeError):
+        return None
+    return [c for c in choices if isinstance(c, str)] or None
 
 
 def _asked_for(body: dict[str, Any]) -> int:

@@ -30,13 +30,12 @@ import unicodedata
 from array import array
 from dataclasses import dataclass
 
-from medbench.synth.prompts import KINDS
+from medbench.synth.prompts import KINDS, MIN_EVIDENCE_CHARS
 
 REASONS = ("malformed_answer", "malformed", "ungrounded", "language", "copy", "round_trip", "duplicate")
 GROUNDING_RATIO = 0.9
 COPY_WORDS = 8
 DUPLICATE_JACCARD = 0.8
-MIN_EVIDENCE_CHARS = 8
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n?(.*?)\n?```$", re.S)
 _WORD = re.compile(r"\w+")

@@ -48,7 +48,7 @@ MINING_BATCH = 1024
 #: every entry of a report with its start value: the settings of the run, then the count of every step
 REPORT_FIELDS: dict[str, Any] = {
     "name": "", "model": None, "language": "", "endpoints": 0, "questions_per_passage": 2, "top_k": 5,
-    "test_share": 0.2, "seed": 0, "hard_negatives": False,
+    "test_share": 0.2, "seed": 0, "hard_negatives": False, "evidence": "quote", "temperature": 0.7,
     "documents": 0, "passages": 0, "words": 0, "patients": 0, "groups": 0, "test_groups": 0, "train_groups": 0,
     "asked": 0,  # passages asked in this run
     "calls": 0,  # every call in the log, retries and earlier runs included

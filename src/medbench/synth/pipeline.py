@@ -36,7 +36,7 @@ from medbench.synth import filters, passages
 from medbench.synth.client import ChatClient
 from medbench.synth.log import LOG_FILE, LogState, LogWriter, scan
 from medbench.synth.output import Report, TaskWriter, check_out, task_name
-from medbench.synth.prompts import Templates, request_body, request_key
+from medbench.synth.prompts import Templates, evidence_choices, request_body, request_key
 
 #: tokens per word for the dry run's estimate (German clinical text; English is nearer 1.3)
 TOKENS_PER_WORD = 1.4
@@ -70,6 +70,7 @@ class SynthConfig:
     backoff: float = 1.0
     temperature: float = 0.7
     name: str | None = None
+    evidence: str = "quote"  # or "choose": the schema lists the passage's sentences (prompts.EVIDENCE_MODES)
 
 
 def work_folder(out: Path) -> Path:
@@ -83,12 +84,13 @@ def _keyer(config: SynthConfig, templates: Templates) -> Callable[[dict[str, Any
 
 def _body(config: SynthConfig, templates: Templates, row: dict[str, Any]) -> dict[str, Any]:
     messages = templates.messages(row["text"], row.get("type"), row.get("title"), config.questions)
-    return request_body(config.model or "", messages, config.questions, config.temperature)
+    choices = evidence_choices(row["text"]) if config.evidence == "choose" else None
+    return request_body(config.model or "", messages, config.questions, config.temperature, choices or None)
 
 
 def dry_run(config: SynthConfig) -> dict[str, Any]:
     """Count documents and passages and estimate calls and tokens; asks nothing, writes nothing."""
-    templates = Templates.load(config.language, config.prompts)
+    templates = Templates.load(config.language, config.prompts, config.evidence)
     done = scan(work_folder(config.out) / LOG_FILE).done if config.out is not None else {}
     store = passages.build(config.input, None, _keyer(config, templates), done)
     prompt_words = len(" ".join(m["content"] for m in templates.messages("", None, None, config.questions)).split())
@@ -108,7 +110,7 @@ def run(config: SynthConfig, *, progress: bool = True, echo: Callable[[str], Non
         raise MedbenchError("medbench synth needs --out, --endpoint and --llm (or --dry-run)")
     name = task_name(config.out, config.name)
     check_out(config.out)
-    templates = Templates.load(config.language, config.prompts)
+    templates = Templates.load(config.language, config.prompts, config.evidence)
     client = ChatClient(config.endpoints, os.environ.get(config.api_key_env) or None, timeout=config.timeout,
                         max_attempts=config.max_attempts, backoff=config.backoff)
     work = work_folder(config.out)
@@ -148,7 +150,8 @@ def _run(config: SynthConfig, name: str, templates: Templates, client: ChatClien
          f"({test_groups} test, {train_groups} train); {len(store) - store.answered} to ask, {store.answered} in the log")
     report = Report(name=name, model=config.model, language=config.language, endpoints=len(config.endpoints),
                     questions_per_passage=config.questions, top_k=config.top_k, test_share=config.test_share,
-                    seed=config.seed, hard_negatives=config.hard_negatives, documents=store.documents,
+                    seed=config.seed, hard_negatives=config.hard_negatives, evidence=config.evidence, temperature=config.temperature,
+                    documents=store.documents,
                     passages=len(store), words=store.words, patients=store.patients, groups=len(store.groups),
                     test_groups=test_groups, train_groups=train_groups)
     writer = LogWriter(state)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import MedbenchError, ProblemCollector, TaskFormatError
+from medbench.synth.chunk import split_sentences
 
 LANGUAGES = {"de": "Deutsch", "en": "English"}
 TYPES = ("discharge", "radiology", "pathology", "operation", "default")
@@ -78,16 +79,16 @@ _USER = {
 </passage>
 
 Schreibe {n} Frage(n) auf Deutsch, die dieser Abschnitt beantwortet, so wie Ärztinnen und Ärzte im Klinikalltag fragen, \
-zum Beispiel zu: %s.
+zum Beispiel zu: %(focus)s.
 - kind "search": eine Suche über alle Patienten hinweg ("Patient mit ... nach ...", "Befund ... bei ...").
 - kind "record": eine Frage in der geöffneten Akte dieses Patienten ("Welche Dosis ...?", "Wann wurde ...?").
 Bei mehr als einer Frage: mindestens eine von jeder Art.
 Regeln:
 - Jede Frage lässt sich allein mit diesem Abschnitt beantworten.
 - Formuliere mit eigenen Worten; kopiere keine langen Textstücke aus dem Abschnitt.
-- Gib zu jeder Frage als "evidence" den Satz oder Satzteil an, der sie beantwortet, wörtlich aus dem Abschnitt zitiert.
+%(rule)s
 Antworte nur mit JSON in dieser Form:
-{"questions": [{"question": "...", "kind": "search", "evidence": "..."}]}""",
+%(form)s""",
     "en": """Here is a passage from a {type} (title: {title}).
 
 <passage>
@@ -95,17 +96,40 @@ Antworte nur mit JSON in dieser Form:
 </passage>
 
 Write {n} question(s) in English that this passage answers, the way doctors ask in daily clinical work, \
-for example about: %s.
+for example about: %(focus)s.
 - kind "search": a search across all patients ("patient with ... after ...", "finding ... in ...").
 - kind "record": a question inside this patient's open record ("Which dose ...?", "When was ...?").
 With more than one question: at least one of each kind.
 Rules:
 - Each question can be answered from this passage alone.
 - Use your own words; do not copy long stretches of the passage.
-- For each question give as "evidence" the sentence or part of a sentence that answers it, quoted verbatim from the passage.
+%(rule)s
 Answer with JSON only, in this form:
-{"questions": [{"question": "...", "kind": "search", "evidence": "..."}]}""",
+%(form)s""",
 }
+#: how the answer names its evidence: ``quote`` (the LLM quotes it; the grounding filter checks the
+#: quote) or ``choose`` (the schema's ``enum`` lists the passage's sentences, the LLM picks one, then
+#: writes the question: grounded by construction where the server honours the schema; for small models)
+EVIDENCE_MODES = ("quote", "choose")
+_RULE = {
+    "quote": {
+        "de": '- Gib zu jeder Frage als "evidence" den Satz oder Satzteil an, der sie beantwortet, wörtlich aus dem Abschnitt zitiert.',
+        "en": '- For each question give as "evidence" the sentence or part of a sentence that answers it, quoted verbatim from the passage.',
+    },
+    "choose": {
+        "de": '- Wähle für jede Frage zuerst als "evidence" den Satz des Abschnitts, der sie beantwortet, und schreibe dann die Frage dazu.',
+        "en": '- For each question first choose as "evidence" the sentence of the passage that answers it, then write the question about it.',
+    },
+}
+_FORM = {
+    "quote": '{"questions": [{"question": "...", "kind": "search", "evidence": "..."}]}',
+    "choose": '{"questions": [{"evidence": "...", "question": "...", "kind": "search"}]}',
+}
+_ORDINAL_END = re.compile(r"(?:^|\s)\d{1,2}\.$")
+#: shorter evidence (quotes, spaces and ``.,;:`` at its ends left out) is no evidence
+MIN_EVIDENCE_CHARS = 8
+#: at most this many sentences go into the schema's enum (a passage of 100-250 words has 5-25)
+MAX_CHOICES = 40
 
 
 def doc_type(raw: str | None) -> str:
@@ -123,16 +147,40 @@ def builtin_type(raw: str | None) -> str:
     return "default"
 
 
-def answer_schema(n: int) -> dict[str, Any]:
-    """The JSON schema of an answer: 1 to ``n`` questions, each with its kind and verbatim evidence."""
+def evidence_choices(passage: str) -> list[str]:
+    """The passage's sentences (lines cut at sentence ends) that the grounding filter accepts as
+    evidence (:data:`MIN_EVIDENCE_CHARS`), in order, no repeats, at most :data:`MAX_CHOICES`: the
+    ``enum`` of the evidence in ``choose`` mode.
+
+        >>> evidence_choices("Befund:\\nKein Erguss rechts. Lunge frei.\\nKein Erguss rechts.")
+        ['Kein Erguss rechts.', 'Lunge frei.']
+    """
+    out: list[str] = []
+    for line in passage.splitlines():
+        pieces: list[str] = []
+        for piece in split_sentences(line.strip()):
+            if pieces and _ORDINAL_END.search(pieces[-1]):  # "am 3. Mai": a German ordinal, not a sentence end
+                pieces[-1] += " " + piece
+            else:
+                pieces.append(piece)
+        for sentence in pieces:
+            if len(sentence.strip(" \"'.,;:")) >= MIN_EVIDENCE_CHARS and sentence not in out:
+                out.append(sentence)
+    return out[:MAX_CHOICES]
+
+
+def answer_schema(n: int, choices: list[str] | None = None) -> dict[str, Any]:
+    """The JSON schema of an answer: 1 to ``n`` questions, each with its kind and verbatim evidence.
+
+    With ``choices`` (``choose`` mode) the evidence is one of them and comes first, so that the
+    question is written after the sentence it rests on (servers generate properties in order)."""
+    evidence: dict[str, Any] = {"type": "string", "enum": list(choices)} if choices else {"type": "string"}
+    properties: dict[str, Any] = {"question": {"type": "string"}, "kind": {"type": "string", "enum": list(KINDS)}}
+    properties = {"evidence": evidence, **properties} if choices else {**properties, "evidence": evidence}
     item = {
         "type": "object",
-        "properties": {
-            "question": {"type": "string"},
-            "kind": {"type": "string", "enum": list(KINDS)},
-            "evidence": {"type": "string"},
-        },
-        "required": ["question", "kind", "evidence"],
+        "properties": properties,
+        "required": list(properties),
         "additionalProperties": False,
     }
     return {
@@ -152,10 +200,15 @@ class Templates:
     user: dict[str, dict[str, str]] = field(default_factory=dict)  # from the user's file
 
     @classmethod
-    def load(cls, language: str, path: Path | None = None) -> Templates:
+    def load(cls, language: str, path: Path | None = None, evidence: str = "quote") -> Templates:
         if language not in LANGUAGES:
             raise MedbenchError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
-        entries = {t: {"system": _SYSTEM[language], "user": _USER[language] % _FOCUS[language][t]} for t in TYPES}
+        if evidence not in EVIDENCE_MODES:
+            raise MedbenchError(f"unknown evidence mode {evidence!r}: choose one of {', '.join(EVIDENCE_MODES)}")
+        entries = {t: {"system": _SYSTEM[language],
+                       "user": _USER[language] % {"focus": _FOCUS[language][t], "rule": _RULE[evidence][language],
+                                                  "form": _FORM[evidence]}}
+                   for t in TYPES}
         out = cls(language, entries)
         if path is not None:
             for key, parts in read_user_file(Path(path)).get(language, {}).items():
@@ -184,13 +237,15 @@ class Templates:
         return [{"role": "system", "content": fill(parts["system"])}, {"role": "user", "content": fill(parts["user"])}]
 
 
-def request_body(model: str, messages: list[dict[str, str]], n: int, temperature: float = 0.7) -> dict[str, Any]:
-    """The ``/v1/chat/completions`` body; ``response_format`` holds the answer's schema (vLLM, llama.cpp, Ollama honour it)."""
+def request_body(model: str, messages: list[dict[str, str]], n: int, temperature: float = 0.7,
+                 choices: list[str] | None = None) -> dict[str, Any]:
+    """The ``/v1/chat/completions`` body; ``response_format`` holds the answer's schema (vLLM, llama.cpp, Ollama
+    honour it), with the evidence restricted to ``choices`` when given (``choose`` mode)."""
     return {
         "model": model,
         "messages": messages,
         "response_format": {"type": "json_schema",
-                            "json_schema": {"name": "questions", "strict": True, "schema": answer_schema(n)}},
+                            "json_schema": {"name": "questions", "strict": True, "schema": answer_schema(n, choices)}},
         "temperature": temperature,
         "max_tokens": 64 + 160 * n,
     }
