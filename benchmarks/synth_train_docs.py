@@ -2,8 +2,8 @@
 
     python benchmarks/synth_train_docs.py [--out .synth] [--sample N]
 
-Reads suite/src/<lang>/train/*.json (the 50 training patients per language; never the test
-patients) and writes ``<out>/train-docs-<lang>.jsonl`` with ``id``, ``text`` (the document's passages
+Reads suite/src/<lang>/train/*.json (the 112 training patients per language, in scenarios no test
+patient has; never the test patients) and writes ``<out>/train-docs-<lang>.jsonl`` with ``id``, ``text`` (the document's passages
 joined by blank lines), ``patient``, ``type`` and ``title``. ``--sample N`` keeps N documents per
 language, drawn with a fixed seed (generation with a small CPU model is slow). Prints the counts.
 """

@@ -155,8 +155,10 @@ def test_choose_mode_asks_with_the_sentences_and_keeps_only_chosen_evidence(fake
 
     out = tmp_path / "qa"
     result = CliRunner().invoke(cli, ["synth", str(docs), "--endpoint", fake.url, "--llm", "fake-llm", "--language", "de",
-                                      "--out", str(out), "--timeout", "0.5", "--evidence", "choose", "--temperature", "0.2", "-q"])
+                                      "--out", str(out), "--timeout", "0.5", "--evidence", "choose", "--temperature", "0.2", "--judge", "2",
+                                      "-q"])
     assert result.exit_code == 0, result.output
+    assert "judge: pairs graded (top 2)" in result.stdout and "qrels added" in result.stdout
     report = json.loads((out / "synth.json").read_text(encoding="utf-8"))
     assert report["evidence"] == "choose" and report["temperature"] == 0.2 and report["kept"] > 0
     assert report["drops"]["ungrounded"] == 2  # the ungrounded and nearly faults ignore the enum
@@ -164,6 +166,8 @@ def test_choose_mode_asks_with_the_sentences_and_keeps_only_chosen_evidence(fake
     log = read_jsonl(out.parent / ".qa.synth" / "generation.jsonl")
     for entry in log:
         body = entry["request"]
+        if entry["passage"].startswith("judge:"):
+            continue
         item = body["response_format"]["json_schema"]["schema"]["properties"]["questions"]["items"]
         assert body["temperature"] == 0.2 and list(item["properties"])[0] == "evidence"
         assert item["properties"]["evidence"]["enum"] == evidence_choices(passage_of(body))
@@ -171,6 +175,45 @@ def test_choose_mode_asks_with_the_sentences_and_keeps_only_chosen_evidence(fake
     assert kept and all(q["text"] for q in kept)
     result = CliRunner().invoke(cli, ["synth", str(docs), "--language", "de", "--evidence", "pick", "--dry-run"])
     assert result.exit_code == 2 and "'pick' is not one of 'quote', 'choose'" in result.output
+
+
+def test_judge_grades_other_test_passages_and_adds_grades_1_and_2_to_the_qrels(fake: FakeLLM, tmp_path: Path) -> None:
+    from medbench.synth.fakeserver import is_judge, judge_grade
+
+    docs = write_docs(tmp_path / "docs.jsonl", suite_documents(faults=False))
+    out = tmp_path / "qa"
+    report = run(config(docs, out, fake.url, judge=3, test_share=0.4), progress=False)
+    grades = report.judge_grades
+    assert report.judge_k == 3 and report.judge_pairs > 0
+    assert report.judge_pairs == sum(grades.values()) + report.judge_unreadable + report.judge_failed
+    assert report.judge_failed == report.judge_unreadable == 0 and report.judge_added == grades["1"] + grades["2"] > 0
+    corpus = {r["_id"]: r["text"] for r in read_jsonl(out / "corpus.jsonl")}
+    queries = {r["_id"]: r["text"] for r in read_jsonl(out / "queries.jsonl")}
+    qrels = [line.split("\t") for line in (out / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    own = [(q, p) for q, p, g in qrels if p == q.rsplit("-q", 1)[0]]
+    added = [(q, p, int(g)) for q, p, g in qrels if p != q.rsplit("-q", 1)[0]]
+    assert len(own) == len(queries) and len(added) == report.judge_added
+    for q, p, g in added:  # the fake judge's own rule decided each added grade
+        assert p in corpus and g in (1, 2) and g == judge_grade(queries[q], corpus[p])
+    judged = [b for b in fake.requests if is_judge(b)]
+    assert len(judged) == report.judge_pairs and all(b["temperature"] == 0 for b in judged)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert f"| judge: qrels added (grades 1 and 2) | {report.judge_added} |" in card and "`--judge 3`" in card
+    asked = dict(fake.asked)
+    again = run(config(docs, out, fake.url, judge=3, test_share=0.4), progress=False)  # resumed: nothing asked again
+    assert fake.asked == asked and again.judge_grades == grades and again.judge_added == report.judge_added
+    without = run(config(docs, tmp_path / "plain", fake.url, test_share=0.4), progress=False)
+    assert without.judge_k == 0 and "Not run" in (tmp_path / "plain" / "README.md").read_text(encoding="utf-8")
+
+
+def test_judge_answers_are_read_strictly() -> None:
+    from medbench.synth.judge import parse_grade, request_body
+
+    assert [parse_grade(a) for a in ('{"grade": 2}', '```json\n{"grade": 1}\n```', ' {"grade": 0} ')] == [2, 1, 0]
+    for bad in (None, "2", '{"grade": 3}', '{"grade": "2"}', '{"grade": true}', '{"grade": 1, "why": "x"}', "[1]", "{"):
+        assert parse_grade(bad) is None, bad
+    body = request_body("m", "de", "Welche Dosis?", "Ramipril 5 mg")
+    assert "Suchfrage: Welche Dosis?" in body["messages"][1]["content"] and body["response_format"]["json_schema"]["name"] == "grade"
 
 
 def test_split_is_by_patient_or_document_and_deterministic(fake: FakeLLM, tmp_path: Path) -> None:

@@ -37,6 +37,9 @@ INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the
               help="Share of the patients (documents without one) whose passages become the test split.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split and the audit sample.")
 @click.option("--hard-negatives", is_flag=True, help="Add a BM25-mined negative from another training document to each training pair.")
+@click.option("--judge", default=0, show_default=True, type=click.IntRange(0), metavar="K",
+              help="Have the LLM grade the top K other test passages (BM25) of each test question; grades 1-2 become "
+                   "extra qrels (finds relevant passages the question's own passage does not stand for alone).")
 @click.option("--audit", default=0, show_default=True, type=click.IntRange(0), metavar="N",
               help="Write N random kept pairs with their passages to audit.csv for a person to mark.")
 @click.option("--audit-report", type=click.Path(path_type=Path), metavar="SHEET",
@@ -55,7 +58,7 @@ INTERRUPTED = ("\ninterrupted: every answer so far is in the generation log; the
 def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None, language: str | None, out: Path | None,
           questions: int, concurrency: int, prompts: Path | None, evidence: str, temperature: float,
           top_k: int, test_share: float, seed: int,
-          hard_negatives: bool, audit: int, audit_report: Path | None, dry_run: bool, api_key_env: str, name: str | None,
+          hard_negatives: bool, judge: int, audit: int, audit_report: Path | None, dry_run: bool, api_key_env: str, name: str | None,
           timeout: float, max_attempts: int, quiet: bool) -> None:
     """Write questions about your own documents with an LLM: a task folder with train.jsonl.
 
@@ -88,7 +91,8 @@ def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None
     config = SynthConfig(input=input_path, language=language, out=out, endpoints=list(endpoints), model=model,
                          questions=questions, concurrency=concurrency, prompts=prompts, top_k=top_k, test_share=test_share,
                          seed=seed, hard_negatives=hard_negatives, audit=audit, api_key_env=api_key_env, timeout=timeout,
-                         max_attempts=max_attempts, name=name, evidence=evidence, temperature=temperature)
+                         max_attempts=max_attempts, name=name, evidence=evidence, temperature=temperature,
+                         judge=judge)
     if dry_run:
         _dry_run(pipeline.dry_run(config))
         return
@@ -128,6 +132,12 @@ def _summary(report, out: Path) -> None:  # type: ignore[no-untyped-def]
             ["questions kept", report.kept],
             ["test queries / corpus passages", f"{report.test_queries} / {report.test_passages}"],
             ["train pairs (dropped: repeat a test text)", f"{report.train_pairs} ({report.train_leakage})"]]
+    if report.judge_k:
+        grades = report.judge_grades
+        rows += [[f"judge: pairs graded (top {report.judge_k})", report.judge_pairs],
+                 ["  grade 2 / 1 / 0", f"{grades.get('2', 0)} / {grades.get('1', 0)} / {grades.get('0', 0)}"],
+                 ["  not a grade / no answer", f"{report.judge_unreadable} / {report.judge_failed}"],
+                 ["  qrels added", report.judge_added]]
     click.echo(tabulate(rows, tablefmt="github", headers=[report.name, "count"]))
     if report.failed:
         click.echo(f"\nwarning: {report.failed} passage(s) got no answer (errors in generation.jsonl); "

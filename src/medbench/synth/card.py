@@ -49,6 +49,12 @@ def render(r: dict[str, Any]) -> str:
     ]
     if r["hard_negatives"]:
         rows.append(("train: pairs dropped, no usable hard negative", r["train_no_negative"]))
+    if r.get("judge_k"):
+        grades = r.get("judge_grades") or {}
+        rows += [(f"judge: other test passages graded (BM25 top {r['judge_k']} per query)", r["judge_pairs"]),
+                 ("judge: grade 2 / 1 / 0", f"{grades.get('2', 0)} / {grades.get('1', 0)} / {grades.get('0', 0)}"),
+                 ("judge: answers not a grade / pairs without an answer", f"{r['judge_unreadable']} / {r['judge_failed']}"),
+                 ("judge: qrels added (grades 1 and 2)", r["judge_added"])]
     if tokens:
         rows.append(("tokens the servers reported (prompt / completion)",
                      f"{tokens.get('prompt_tokens', 0)} / {tokens.get('completion_tokens', 0)}"))
@@ -84,8 +90,19 @@ publication (`is_public: false`).
   {r['test_share']}: the test patients' passages are the corpus and their questions the queries;
   the other patients' questions with their passages are `train.jsonl`. Training rows whose question
   or passage repeats a test text (exactly or nearly, the check `medbench train` runs) are dropped.
-
+{_judge(r)}
 {_audit(r.get('audit'), r.get('audit_pairs', 0))}"""
+
+
+def _judge(r: dict[str, Any]) -> str:
+    if not r.get("judge_k"):
+        return ("- **Judge.** Not run: each query has one relevant passage, the one it was written from "
+                "(`--judge K` has the LLM grade the top K other test passages).\n")
+    return (f"- **Judge** (`--judge {r['judge_k']}`). The same LLM graded the {r['judge_k']} test passages BM25 ranks "
+            "highest for each query (other than its own; score above 0) at temperature 0: 2 answers the question, "
+            "1 answers it in part, 0 does not. Grades 1 and 2 were added to `qrels/test.tsv`. The judge is the "
+            "generator: its errors are not independent of the questions', and BM25's pool misses passages that "
+            "share no words with the question.\n")
 
 
 def _evidence(mode: str) -> str:

@@ -17,6 +17,9 @@ A marker ``[[fake:MODE]]`` in a passage makes the answers about it misbehave:
     500          HTTP 500 once, then an answer  500always  HTTP 500 every time
     slow         answers after ``slow`` seconds once (longer than the client waits), then at once
     garbage      a 200 that is not a chat completion, once
+
+A judge's request (``--judge``: the schema named ``grade``) gets :func:`judge_grade` of its question and
+passage; the passage's marker works the same (``invalid``: not a grade).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from medbench.synth.chunk import split_sentences
 _MARK = re.compile(r"\[\[fake:([\w-]+)\]\]")
 _PASSAGE = re.compile(r"<passage>\n?(.*?)\n?</passage>", re.S)
 _LETTERS = re.compile(r"[^\W\d_]{3,}")
+_QUESTION = re.compile(r"^(?:Suchfrage|Search question): (.*)$", re.M)
 _ASK = {"de": "Welche Angaben gibt es zu {}, {} und {}?", "en": "What is reported about {}, {} and {}?"}
 
 
@@ -104,9 +108,12 @@ class FakeLLM:
             time.sleep(self.slow)
         if mode == "garbage" and first:
             return 200, {}, b"{}"
-        language = "de" if "Deutsch" in prompt else "en"
-        n = _asked_for(body)
-        content = self.content(passage, mode, language, n, _evidence_enum(body))
+        if is_judge(body):
+            content = ("not a grade" if mode == "invalid" else
+                       json.dumps({"grade": judge_grade(_question_of(body), _MARK.sub("", passage))}))
+        else:
+            language = "de" if "Deutsch" in prompt else "en"
+            content = self.content(passage, mode, language, _asked_for(body), _evidence_enum(body))
         with self.lock:
             self.asked[key] += 1
         completion = {"id": f"fake-{key}", "object": "chat.completion", "created": 0, "model": body.get("model"),
@@ -166,8 +173,34 @@ def passage_of(body: dict[str, Any]) -> str:
 
 
 def passage_key(body: dict[str, Any]) -> str:
-    """The key :attr:`FakeLLM.asked` counts a request's passage under."""
+    """The key :attr:`FakeLLM.asked` counts a request's passage under (a judge's request: ``judge:`` + passage and
+    question)."""
+    if is_judge(body):
+        return "judge:" + hashlib.sha256((passage_of(body) + "\n" + _question_of(body)).encode()).hexdigest()[:16]
     return hashlib.sha256(passage_of(body).encode()).hexdigest()[:16]
+
+
+def is_judge(body: dict[str, Any]) -> bool:
+    """Whether a request is the judge's (``--judge``): its schema is named ``grade``."""
+    try:
+        return body["response_format"]["json_schema"]["name"] == "grade"
+    except (KeyError, TypeError):
+        return False
+
+
+def _question_of(body: dict[str, Any]) -> str:
+    prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
+    found = _QUESTION.search(prompt)
+    return found.group(1).strip() if found else ""
+
+
+def judge_grade(question: str, passage: str) -> int:
+    """The fake judge's grade: 2 when every word of 6+ letters of the question (not of the fake's own question
+    templates) is in the passage, 1 for at least half of them, else 0."""
+    template = {w.casefold() for text in _ASK.values() for w in _LETTERS.findall(text)}
+    words = {w.casefold() for w in _LETTERS.findall(question) if len(w) >= 6} - template
+    found = sum(w in passage.casefold() for w in words)
+    return 0 if not words else 2 if found == len(words) else 1 if 2 * found >= len(words) else 0
 
 
 def _evidence_enum(body: dict[str, Any]) -> list[str] | None:

@@ -56,6 +56,8 @@ REPORT_FIELDS: dict[str, Any] = {
     "test_queries": 0, "test_passages": 0, "train_pairs": 0, "train_leakage": 0, "train_no_negative": 0,
     "seconds": 0.0, "generation_seconds": 0.0, "generation_cpu_seconds": 0.0,
     "audit_pairs": 0, "audit": None,
+    # --judge K: pairs graded, grades (0, 1, 2), answers not a grade, pairs without answer, qrels lines added
+    "judge_k": 0, "judge_pairs": 0, "judge_grades": {}, "judge_unreadable": 0, "judge_failed": 0, "judge_added": 0,
 }
 
 

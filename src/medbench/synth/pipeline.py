@@ -18,12 +18,8 @@ command runs again, asking only for the passages it has no answer for.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import queue
 import shutil
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,6 +29,7 @@ from typing import Any
 
 from medbench.errors import MedbenchError
 from medbench.synth import filters, passages
+from medbench.synth.asking import Item, ask_all
 from medbench.synth.client import ChatClient
 from medbench.synth.log import LOG_FILE, LogState, LogWriter, scan
 from medbench.synth.output import Report, TaskWriter, check_out, task_name
@@ -42,8 +39,6 @@ from medbench.synth.prompts import Templates, evidence_choices, request_body, re
 TOKENS_PER_WORD = 1.4
 #: words an answer takes per question (question, evidence and the JSON around them), for the estimate
 ANSWER_WORDS_PER_QUESTION = 45
-#: this many passages failing in a row (every attempt) stops the run: the endpoints are down
-FAILURES_IN_A_ROW = 25
 ROUND_TRIP_BATCH = 1024
 
 
@@ -71,6 +66,7 @@ class SynthConfig:
     temperature: float = 0.7
     name: str | None = None
     evidence: str = "quote"  # or "choose": the schema lists the passage's sentences (prompts.EVIDENCE_MODES)
+    judge: int = 0  # > 0: the LLM grades the top k other test passages of each test question (medbench.synth.judge)
 
 
 def work_folder(out: Path) -> Path:
@@ -158,14 +154,13 @@ def _run(config: SynthConfig, name: str, templates: Templates, client: ChatClien
     wall, cpu = time.time(), time.process_time()
     try:
         report.asked = _generate(config, templates, store, client, writer, progress)
+        report.generation_seconds = round(time.time() - wall, 3)
+        report.generation_cpu_seconds = round(time.process_time() - cpu, 3)
+        echo("filtering the answers and writing the task folder ..." + (" (then the judge)" if config.judge else ""))
+        _select_and_write(config, store, state, report, log_path, client, writer, progress)
     finally:
         writer.close()
         client.close()
-    report.generation_seconds = round(time.time() - wall, 3)
-    report.generation_cpu_seconds = round(time.process_time() - cpu, 3)
-    report.calls, report.errors, report.tokens = state.calls, dict(state.errors), dict(state.tokens)
-    echo("filtering the answers and writing the task folder ...")
-    _select_and_write(config, store, state, report, log_path)
     report.seconds = round(time.time() - started, 1)
     return report
 
@@ -176,70 +171,19 @@ def _run(config: SynthConfig, name: str, templates: Templates, client: ChatClien
 def _generate(config: SynthConfig, templates: Templates, store: passages.PassageStore, client: ChatClient,
               writer: LogWriter, progress: bool) -> int:
     """Ask for every passage the log has no answer for; returns how many were asked."""
-    from tqdm import tqdm
+    texts: dict[str, str] = {}  # the passages in flight, for the bar's count of questions kept
 
-    todo = ((i, row) for i, row in store.rows() if row["key"] not in writer.state.done)
-    tasks: queue.Queue = queue.Queue()
-    results: queue.Queue = queue.Queue()
-    stop = threading.Event()
+    def todo() -> Iterator[Item]:
+        for _, row in store.rows():
+            if row["key"] not in writer.state.done:
+                texts[row["id"]] = row["text"]
+                yield row["id"], row["key"], _body(config, templates, row)
 
-    def work() -> None:
-        while not stop.is_set():
-            item = tasks.get()
-            if item is None:
-                return
-            i, row = item
-            body = _body(config, templates, row)
-            try:
-                log = functools.partial(writer.write, row["id"], row["key"], body)
-                result = client.complete(body, log, stop)
-                results.put((result, _quick_keep(result.answer, row["text"], config)))
-            except BaseException as exc:  # noqa: B036 - handed to the main thread, which raises it
-                results.put((exc, 0))
+    def kept(result: Any, item: Item) -> int:
+        return _quick_keep(result.answer, texts.pop(item[0]), config)
 
-    threads = [threading.Thread(target=work, daemon=True, name=f"synth-{n}") for n in range(config.concurrency)]
-    for t in threads:
-        t.start()
-    bar = tqdm(total=len(store), initial=store.answered, unit="passage", desc="asking", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
-    asked = kept = failed = in_a_row = in_flight = 0
-    last_error = ""
-    try:
-        while True:
-            while in_flight < 2 * config.concurrency:
-                item = next(todo, None)
-                if item is None:
-                    break
-                tasks.put(item)
-                in_flight += 1
-            if not in_flight:
-                break
-            try:
-                result, n_kept = results.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            in_flight -= 1
-            if isinstance(result, BaseException):
-                raise result
-            asked += 1
-            kept += n_kept
-            if result.ok:
-                in_a_row = 0
-            else:
-                failed += 1
-                in_a_row += 1
-                last_error = result.attempts[-1].error or ""
-                if in_a_row >= max(FAILURES_IN_A_ROW, 2 * config.concurrency):
-                    raise MedbenchError(f"the last {in_a_row} passages failed on every attempt (last error: {last_error}); "
-                                        "check --endpoint. The generation log keeps every answer so far: the same command resumes.")
-            bar.update(1)
-            bar.set_postfix_str(f"questions kept so far≈{kept}" + (f", failed {failed}" if failed else ""), refresh=False)
-    finally:
-        stop.set()
-        for _ in threads:
-            tasks.put(None)
-        bar.close()
-    return asked
+    return ask_all(todo(), client, writer, config.concurrency, progress=progress, total=len(store),
+                   initial=store.answered, count=kept, counted="questions kept")
 
 
 def _quick_keep(answer: str | None, passage: str, config: SynthConfig) -> int:
@@ -258,7 +202,7 @@ def _quick_keep(answer: str | None, passage: str, config: SynthConfig) -> int:
 
 
 def _select_and_write(config: SynthConfig, store: passages.PassageStore, state: LogState, report: Report,
-                      log_path: Path) -> None:
+                      log_path: Path, client: ChatClient, log: LogWriter, progress: bool) -> None:
     from medbench.synth.audit import Reservoir
     from medbench.synth.retrieval import PassageIndex
 
@@ -269,6 +213,7 @@ def _select_and_write(config: SynthConfig, store: passages.PassageStore, state: 
     dupes = filters.NearDuplicates()
     drops: Counter[str] = Counter()
     batch: list[tuple[str, filters.Question, int]] = []
+    test_numbers: dict[str, int] = {}  # test passage id -> number, for the judge
 
     def flush() -> None:
         passed = index.round_trip([q.question for _, q, _ in batch], [i for *_, i in batch], config.top_k)
@@ -287,6 +232,8 @@ def _select_and_write(config: SynthConfig, store: passages.PassageStore, state: 
             for i, row in store.rows():
                 if store.test[i]:
                     writer.add_passage(row)
+                    if config.judge:
+                        test_numbers[row["id"]] = i
                 answer = state.answer(row["key"], log_file)
                 if answer is None:
                     report.failed += 1
@@ -311,6 +258,12 @@ def _select_and_write(config: SynthConfig, store: passages.PassageStore, state: 
             flush()
         report.drops = {r: drops.get(r, 0) for r in filters.REASONS}
         writer.finish_train(index, config.hard_negatives, config.seed)
+        if config.judge and report.test_queries:
+            from medbench.synth.judge import judge
+
+            report.update(judge(writer.tmp, index, store, test_numbers, model=config.model or "", language=config.language,
+                                k=config.judge, client=client, writer=log, concurrency=config.concurrency, progress=progress))
+        report.calls, report.errors, report.tokens = state.calls, dict(state.errors), dict(state.tokens)
         writer.publish(log_path, reservoir)
     except BaseException:
         writer.abort()
