@@ -12,9 +12,11 @@ Rooms, one per step (:mod:`medbench.synth.pipeline` ties them together):
     passages.py    the passages' work file, the train/test split by patient
     prompts.py     templates per document type and language, the answer's JSON schema, the request
     client.py      the endpoints: concurrency, least-busy choice, retries with backoff, the API key
+    asking.py      many requests at once, each call logged, the progress bar
     log.py         the append-only generation log and the resume state read from it
     filters.py     strict parsing, grounding, language, copying, near-duplicates
     retrieval.py   BM25 over all passages: the round-trip filter, hard negatives
+    judge.py       --judge K: the LLM grades the top K other test passages of each test question
     output.py      the task folder, written whole; card.py its data card
     audit.py       the sheet for a person to mark, and the rates from it
     stream.py      big JSON-lines files read a block at a time through medbench.jsonl

@@ -7,6 +7,7 @@ The steps, each in its own module:
     documents.py   the input, one document at a time        chunk.py      passages of 100-250 words
     passages.py    the passages' work file, train/test split prompts.py    the request per passage
     client.py      OpenAI-compatible endpoints, retries     log.py        every call, the resume state
+    asking.py      many requests at once, the progress bar   judge.py      --judge: grades of other passages
     filters.py     parsing and the per-question filters     retrieval.py  BM25 round trip, hard negatives
     output.py      the task folder and its data card        audit.py      the sheet for a person to mark
 
