@@ -52,6 +52,18 @@ QA_PAIRS = [
 ]
 
 
+def import_suite(name: str):  # noqa: ANN201 - a module
+    """A module of ``suite/`` (the authoring tools, not a package), imported without leaving it on sys.path."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(REPO / "suite"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "suite"))
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, import_suite
 from medbench.train.leakage import find_overlaps
 from medbench.tasks import builtin_tasks_dir, discover
 
@@ -111,20 +111,11 @@ def test_tasks_folder_is_built_from_the_sources() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _check_sources():
-    sys.path.insert(0, str(REPO / "suite"))
-    try:
-        import check_sources
-    finally:
-        sys.path.remove(str(REPO / "suite"))
-    return check_sources
-
-
 def test_source_checker_enforces_the_chart_question_rules(tmp_path) -> None:
     """Training bundles keep the v1 passage format; their chart questions follow guideline 3b."""
     import json
 
-    checker = _check_sources()
+    checker = import_suite("check_sources")
     text = ("Spiculated mass in the right upper lobe measuring 3.2 cm on the staging CT, no enlarged nodes, "
             "adrenals normal, emphysema in both upper lobes, no effusion, recommend PET-CT and biopsy. ") * 2
     bundle = {

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, import_suite
 
 
 @pytest.fixture(scope="module")
 def records():
-    sys.path.insert(0, str(REPO / "suite"))
-    try:
-        import records
-    finally:
-        sys.path.remove(str(REPO / "suite"))
-    return records
+    return import_suite("records")
 
 
 def _section(doc: int, sec: int) -> str:
