@@ -155,3 +155,23 @@ def test_drop_last_is_a_boolean_per_phase(tmp_path: Path) -> None:
     assert recipe.phases[0].training.drop_last is None and recipe.phases[1].training.drop_last is False
     found = "\n".join(problems(write(tmp_path, GOOD.replace("  epochs: 1\n", "  epochs: 1\n  drop_last: 3\n"))))
     assert "training.drop_last: expected true or false: drop each epoch's last incomplete batch" in found
+
+
+def test_contrastive_losses_gather_only_where_there_are_several_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from medbench.train.losses import LOSSES
+
+    class Recorder:  # stands in for sentence_transformers.losses
+        def MultipleNegativesRankingLoss(self, model, **kwargs):  # noqa: N802, ANN001, ANN201
+            return kwargs
+
+        CachedMultipleNegativesRankingLoss = MultipleNegativesRankingLoss
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    for name in ("mnrl", "cached_mnrl"):
+        spec = LOSSES[name](name=name)
+        assert spec.gather_across_devices and spec.build(Recorder(), None, str)["gather_across_devices"] is False
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert spec.build(Recorder(), None, str)["gather_across_devices"] is True
+        assert LOSSES[name](name=name, gather_across_devices=False).build(Recorder(), None, str)["gather_across_devices"] is False
+        monkeypatch.setenv("WORLD_SIZE", "1")
+        assert spec.build(Recorder(), None, str)["gather_across_devices"] is False

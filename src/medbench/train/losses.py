@@ -13,6 +13,8 @@ Nothing here imports torch: :meth:`Loss.build` is handed sentence-transformers' 
 
 from __future__ import annotations
 
+import os
+
 import difflib
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -81,6 +83,12 @@ def register(name: str, layouts: tuple[str, ...], *, contrastive: bool = False, 
     return add
 
 
+def _gather(wanted: bool) -> bool:
+    """Gather across processes only where there are several (torchrun and accelerate set WORLD_SIZE): in one
+    process sentence-transformers would warn on every step and gather nothing."""
+    return wanted and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
 def _scale() -> Any:
     return Field(20.0, gt=0, description="a positive number, the similarity scale (default 20)")
 
@@ -94,7 +102,7 @@ class MNRL(Loss):
                                         "also meets the other processes' passages as negatives (no effect in one process)")
 
     def build(self, losses: Any, model: Any, load: Callable[[str], Any]) -> Any:
-        return losses.MultipleNegativesRankingLoss(model, scale=self.scale, gather_across_devices=self.gather_across_devices)
+        return losses.MultipleNegativesRankingLoss(model, scale=self.scale, gather_across_devices=_gather(self.gather_across_devices))
 
 
 @register("cached_mnrl", ("pairs", "triplets"), contrastive=True, cached=True)
@@ -108,7 +116,7 @@ class CachedMNRL(Loss):
 
     def build(self, losses: Any, model: Any, load: Callable[[str], Any]) -> Any:
         return losses.CachedMultipleNegativesRankingLoss(model, scale=self.scale, mini_batch_size=self.mini_batch_size,
-                                                         gather_across_devices=self.gather_across_devices)
+                                                         gather_across_devices=_gather(self.gather_across_devices))
 
 
 @register("cosine", ("scored",))
