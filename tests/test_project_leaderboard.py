@@ -91,3 +91,32 @@ def test_an_incomplete_result_is_not_shown_but_named(tmp_path) -> None:
     assert any("all-MiniLM-L6-v2" in n and "MedbenchSTSDE not shown" in n for n in board.notes)
     mpnet = next(r for r in board.rows if r.name == "sentence-transformers/all-mpnet-base-v2")
     assert [c for c in mpnet.cells if c.task == "MedbenchSTSDE"]  # the others' complete results stay
+
+
+def test_compare_two_stored_models_gives_the_leaderboards_paired_test(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    base, tuned = "sentence-transformers/all-MiniLM-L6-v2", "medbench/cpu-quick@671092b2"
+    result = CliRunner().invoke(cli, ["compare", base, tuned, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    got = {f"{c['task']}/{c['language']}/{c['split']}/{c['metric']}": c for c in json.loads(result.stdout)["comparisons"]}
+    board = json.loads((REPO / "leaderboard" / "leaderboard.json").read_text(encoding="utf-8"))
+    (pair,) = [p for p in board["comparisons"] if p["revision"].startswith("671092b2")]
+    assert len(got) == len(pair["scores"]) == 10
+    for c in pair["scores"]:  # the same numbers as the leaderboard's base-vs-fine-tuned table (rounded there)
+        mine = got[c["column"]]
+        assert abs(mine["delta"] - c["delta"]) < 1e-4 and abs(mine["p"] - c["p"]) < 1e-4 and mine["n"] == c["n"]
+        assert abs(mine["ci"][0] - c["ci_low"]) < 1e-4 and abs(mine["ci"][1] - c["ci_high"]) < 1e-4
+    swapped = CliRunner().invoke(cli, ["compare", tuned, base])
+    assert swapped.exit_code == 0 and "A = medbench/cpu-quick @ 671092b26b20" in swapped.stdout
+    assert "| MedbenchSTSDE              | de     | Spearman | 0.155 | 0.052 |     -0.103* |" in swapped.stdout
+
+
+def test_compare_names_the_models_it_cannot_tell_apart(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    for args, message in ((["medbench/cpu-quick", "sentence-transformers/all-MiniLM-L6-v2"], "has results of 2 revisions: name one"),
+                          (["sentence-transformers/all-MiniLM-L6-v3", "medbench/cpu-quick@67"],
+                           "did you mean sentence-transformers/all-MiniLM-L6-v2"),
+                          (["medbench/cpu-quick@ffff", "medbench/cpu-quick@67"], "at revision 'ffff'"),
+                          (["medbench/cpu-quick@67", "medbench/cpu-quick@671"], "the same model revision")):
+        result = CliRunner().invoke(cli, ["compare", *args])
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output

