@@ -6,7 +6,8 @@ schema, real answers, every passage answered once, each filter counted. It runs 
 ``--evidence choose --temperature 0.2`` (how the README's part-8 loop was generated): a 135M model
 cannot quote its passage, but it can pick a sentence from the schema's enum, which llama.cpp's
 grammar enforces, so some questions survive and the task folder is written and validated. ``--judge 2``
-runs the LLM judge on the test questions as well.
+runs the LLM judge on the test questions as well (half the patients are test patients here, so
+that there are test questions with other test passages to grade).
 
     python -m pytest -m slow tests/test_synth_local_llm.py
 """
@@ -43,13 +44,15 @@ def test_the_real_path_runs_end_to_end_on_twenty_training_documents(tmp_path: Pa
         done = subprocess.run(
             [str(Path(sys.executable).parent / "medbench"), "synth", str(source), "--endpoint", url, "--llm", local_llm.DEFAULT_MODEL,
              "--language", "en", "--out", str(out), "--concurrency", "1", "--timeout", "600", "--evidence", "choose",
-             "--temperature", "0.2", "--judge", "2", "-q"],
+             "--temperature", "0.2", "--judge", "2", "--test-share", "0.5", "-q"],
             capture_output=True, text=True, timeout=1800, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     report = done.stdout + done.stderr
     print(report)  # the filter counts, for the log
     assert "Traceback" not in report
     log = next(tmp_path.glob(".out.synth/generation.jsonl"))
-    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    every_call = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    calls = [c for c in every_call if not c["passage"].startswith("judge:")]  # the questions' calls
+    judged = {c["passage"] for c in every_call if c["passage"].startswith("judge:") and c.get("ok")}
     answered = {c["passage"] for c in calls if c.get("ok")}
     assert len(answered) == 20 == len({c["passage"] for c in calls})  # every passage asked, none twice
     assert done.returncode == 0, report
@@ -57,7 +60,8 @@ def test_the_real_path_runs_end_to_end_on_twenty_training_documents(tmp_path: Pa
     assert synth["evidence"] == "choose" and synth["kept"] > 0 and synth["drops"]["ungrounded"] == 0  # the grammar held
     assert synth["proposed"] == synth["kept"] + sum(v for k, v in synth["drops"].items() if k != "malformed_answer")
     # the judge graded the top 2 other test passages of each test query; the grammar makes every answer a grade
-    assert synth["judge_k"] == 2 and synth["judge_unreadable"] == 0
+    assert synth["judge_k"] == 2 and synth["judge_pairs"] > 0 and synth["judge_unreadable"] == 0
+    assert len(judged) == synth["judge_pairs"]  # each pair asked once
     assert synth["judge_pairs"] == sum(synth["judge_grades"].values()) + synth["judge_failed"]
     validated = subprocess.run([str(Path(sys.executable).parent / "medbench"), "tasks", "validate", str(out)],
                                capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
