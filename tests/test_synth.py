@@ -348,7 +348,9 @@ def test_dry_run_command_prints_counts(docs: Path) -> None:
     assert result.exit_code == 0, result.output
     n = len(read_jsonl(docs))
     assert f"| passages                     | {n}" in result.stdout and "nothing was sent anywhere" in result.stdout
-    assert "1.4 tokens per word" in result.stdout
+    assert "1.4 tokens per word" in result.stdout and "--judge" not in result.stdout
+    judged = CliRunner().invoke(cli, ["synth", str(docs), "--language", "de", "--dry-run", "--judge", "5", "--test-share", "0.5"])
+    assert judged.exit_code == 0 and f"--judge 5: up to 5 more calls per kept test question (about {n} questions" in judged.stdout
 
 
 # -- interrupted runs: Ctrl-C and SIGKILL of a real `medbench synth` process ---------------------

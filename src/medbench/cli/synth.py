@@ -94,7 +94,12 @@ def synth(input_path: Path | None, endpoints: tuple[str, ...], model: str | None
                          max_attempts=max_attempts, name=name, evidence=evidence, temperature=temperature,
                          judge=judge)
     if dry_run:
-        _dry_run(pipeline.dry_run(config))
+        counts = pipeline.dry_run(config)
+        _dry_run(counts)
+        if judge:
+            click.echo(f"--judge {judge}: up to {judge} more calls per kept test question (about "
+                       f"{round(counts['passages'] * test_share * questions)} questions are asked about test passages; "
+                       "how many survive the filters is known only after generation)")
         return
     missing = [o for o, v in (("--endpoint", endpoints), ("--llm", model), ("--out", out)) if not v]
     if missing:
