@@ -39,13 +39,14 @@ A result folder belongs to a fine-tuned model when one of these says so (the fir
 (or its only revision when none is recorded). Each fine-tuned model is compared with its base over
 the same queries/pairs: the delta, a paired-bootstrap 95% interval of the delta, and a two-sided
 paired permutation test (labels swapped per query/pair, 1000 permutations); p < 0.05 is marked ``*``.
+``versus`` runs the same test between any two stored models (``medbench compare A B``).
 
 Plots are compared by the hash of the data they show (stored in the PNG), not by their bytes, so
 another matplotlib version neither makes ``--check`` fail nor rewrites unchanged plots.
 
 Modules: ``model`` (data classes and constants), ``read`` (result folders), ``stats`` (bootstrap
 and permutation tests), ``rows`` (the board), ``fmt``, ``text``, ``page`` and ``plots`` (renderings),
-``files`` (writing and checking). This package re-exports their names and ties them together.
+``files`` (writing and checking), ``versus`` (two models). This package re-exports their names and ties them together.
 """
 
 from __future__ import annotations
