@@ -113,7 +113,8 @@ def test_compare_two_stored_models_gives_the_leaderboards_paired_test(monkeypatc
 
 def test_compare_names_the_models_it_cannot_tell_apart(monkeypatch) -> None:
     monkeypatch.chdir(REPO)
-    for args, message in ((["medbench/cpu-quick", "sentence-transformers/all-MiniLM-L6-v2"], "has results of 2 revisions: name one"),
+    for args, message in ((["medbench/cpu-quick", "sentence-transformers/all-MiniLM-L6-v2"],
+                           "has several revisions; pick one: medbench/cpu-quick@3f151c36f72b, medbench/cpu-quick@671092b26b20"),
                           (["sentence-transformers/all-MiniLM-L6-v3", "medbench/cpu-quick@67"],
                            "did you mean sentence-transformers/all-MiniLM-L6-v2"),
                           (["medbench/cpu-quick@ffff", "medbench/cpu-quick@67"], "at revision 'ffff'"),

@@ -31,8 +31,9 @@ import yaml
 from medbench.errors import MedbenchError
 from medbench.tasks import builtin_task_names, discover, mteb_task_names
 from medbench.leaderboard import (
-    METRICS, MISSING, TITLES, Board, Column, ModelResults, build_board, read_model_folder, results_root, task_infos,
+    METRICS, MISSING, TITLES, Board, Column, ModelResults, build_board, task_infos,
 )
+from medbench.leaderboard.read import name_path, read_named_model
 
 #: mteb task type -> Hugging Face task id (as mteb's TaskMetadata._hf_task_type maps them).
 HF_TASK_TYPE = {"Retrieval": "text-retrieval", "STS": "sentence-similarity"}
@@ -47,62 +48,6 @@ class PublishReport:
     card: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     scanned_texts: int = 0
-
-
-def _name_path(name: str) -> str:
-    return name.replace("/", "__").replace(" ", "_")
-
-
-def _has_results(folder: Path) -> bool:
-    return any(p.name != "model_meta.json" for p in folder.glob("*.json"))
-
-
-def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
-    """The result folder (``<org__model>/<revision>/``) of a result name, ``name@revision``, a result
-    folder, or a local model folder (found by its weights' revision)."""
-    from medbench.leaderboard import _canonical
-
-    roots = [results_root(Path(d)) for d in results_dirs]
-    path = Path(str(model)).expanduser()
-    if path.is_dir():
-        if (path / "model_meta.json").is_file() and _has_results(path):
-            return path
-        if (path / "config.json").is_file() or (path / "modules.json").is_file():
-            from medbench.models import weights_revision
-
-            revision = weights_revision(path)
-            found = sorted(
-                rev for root in roots if root.is_dir() for rev in root.glob(f"*/{revision}*")
-                if rev.is_dir() and _has_results(rev) and (rev.name == revision or rev.name.startswith(f"{revision}-prompts-"))
-            )
-            if len(found) == 1:
-                return found[0]
-            if not found:
-                raise MedbenchError(f"no results of the model folder {path} (revision {revision}) in "
-                                    f"{', '.join(map(str, roots))}; run `medbench run --model {path}` first")
-            raise MedbenchError(f"several results of the model folder {path}: {', '.join(str(f) for f in found)}; "
-                                "pass one of these folders instead")
-        revisions = [p for p in sorted(path.iterdir()) if p.is_dir() and _has_results(p)]
-        if len(revisions) == 1:
-            return revisions[0]
-        raise MedbenchError(f"{path}: expected a result folder (results/<org__model>/<revision>/) or a model folder")
-    name, _, revision = str(model).partition("@")
-    name = _canonical(name)
-    revisions = sorted(
-        p for root in roots for p in (root / _name_path(name)).glob("*") if p.is_dir() and _has_results(p)
-    )
-    if revision:
-        chosen = [p for p in revisions if p.name == revision] or [p for p in revisions if p.name.startswith(revision)]
-        if len(chosen) == 1:
-            return chosen[0]
-        revisions = chosen or revisions
-    elif len(revisions) == 1:
-        return revisions[0]
-    if not revisions:
-        raise MedbenchError(f"no results of {name!r} in {', '.join(map(str, roots))}"
-                            " (give a result name such as org/model, a result folder or a model folder)")
-    listed = ", ".join(f"{name}@{p.name}" for p in revisions)
-    raise MedbenchError(f"{name!r} has several revisions; pick one: {listed}")
 
 
 #: absolute paths of the usual home, temp and user folders (POSIX and Windows)
@@ -230,10 +175,8 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     """
 
     dirs = [results_dir] if isinstance(results_dir, (str, Path)) else list(results_dir)
-    folder = find_model(model_name_or_folder, dirs)
-    model = read_model_folder(folder)
-    if model is None:
-        raise MedbenchError(f"{folder}: no task results")
+    model = read_named_model(model_name_or_folder, dirs)
+    folder = model.folder
     from medbench.store import check_writable
 
     check_writable(Path(out_dir), "the publication", "--out")
@@ -255,12 +198,12 @@ def publish(model_name_or_folder: str | Path, results_dir: Path | str | Sequence
     builtin = builtin_task_names()
     board = build_board([model], infos)
     card = model_index(model, board, infos, builtin)
-    dest = f"results/{_name_path(model.name)}/{model.revision}"
+    dest = f"results/{name_path(model.name)}/{model.revision}"
     files: dict[str, bytes] = {}
     for path in [*sorted(folder.glob("*.json")), folder / RUN_SETTINGS]:  # what mteb submits; not per_item/, not the run log
         if path.is_file():
             files[f"{dest}/{path.name}"] = path.read_bytes()
-    files[f"model_cards/{_name_path(model.name)}/{model.revision}.md"] = card_text(model, board, card).encode("utf-8")
+    files[f"model_cards/{name_path(model.name)}/{model.revision}.md"] = card_text(model, board, card).encode("utf-8")
     involved = [t for t in tasks if t.spec.name in model.results]
     texts = task_texts(involved)
     hits = find_task_text(files, texts)

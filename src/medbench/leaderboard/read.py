@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,6 +29,83 @@ def results_root(path: Path) -> Path:
     if (path / "results").is_dir() and not any(path.glob("*/*/model_meta.json")):
         return path / "results"
     return path
+
+
+def name_path(name: str) -> str:
+    """The folder name of a result name (``org/model`` -> ``org__model``)."""
+    return name.replace("/", "__").replace(" ", "_")
+
+
+def _has_results(folder: Path) -> bool:
+    return any(p.name != "model_meta.json" for p in folder.glob("*.json"))
+
+
+def find_model(model: str | Path, results_dirs: Sequence[Path | str]) -> Path:
+    """The result folder (``<org__model>/<revision>/``) of a result name, ``name@revision`` (a revision
+    prefix will do), a result folder, or a local model folder (found by its weights' revision); a
+    name not stored gets the closest stored names as a suggestion, a name in another case is found."""
+    roots = [results_root(Path(d)) for d in results_dirs]
+    path = Path(str(model)).expanduser()
+    if path.is_dir():
+        if (path / "model_meta.json").is_file() and _has_results(path):
+            return path
+        if (path / "config.json").is_file() or (path / "modules.json").is_file():
+            from medbench.models import weights_revision
+
+            revision = weights_revision(path)
+            found = sorted(
+                rev for root in roots if root.is_dir() for rev in root.glob(f"*/{revision}*")
+                if rev.is_dir() and _has_results(rev) and (rev.name == revision or rev.name.startswith(f"{revision}-prompts-"))
+            )
+            if len(found) == 1:
+                return found[0]
+            if not found:
+                raise MedbenchError(f"no results of the model folder {path} (revision {revision}) in "
+                                    f"{', '.join(map(str, roots))}; run `medbench run --model {path}` first")
+            raise MedbenchError(f"several results of the model folder {path}: {', '.join(str(f) for f in found)}; "
+                                "pass one of these folders instead")
+        revisions = [p for p in sorted(path.iterdir()) if p.is_dir() and _has_results(p)]
+        if len(revisions) == 1:
+            return revisions[0]
+        raise MedbenchError(f"{path}: expected a result folder (results/<org__model>/<revision>/) or a model folder")
+    name, _, revision = str(model).partition("@")
+    name = _canonical(name)
+    stored = {p.name: p for root in roots if root.is_dir() for p in root.iterdir() if p.is_dir()}
+    folder = name_path(name)
+    if folder not in stored:  # another case: Sentence-Transformers/all-minilm-l6-v2
+        folder = next((f for f in stored if f.casefold() == folder.casefold()), folder)
+    revisions = sorted(
+        p for root in roots for p in (root / folder).glob("*") if p.is_dir() and _has_results(p)
+    )
+    if revision:
+        chosen = [p for p in revisions if p.name == revision] or [p for p in revisions if p.name.startswith(revision)]
+        if len(chosen) == 1:
+            return chosen[0]
+        if revisions and not chosen:
+            raise MedbenchError(f"no results of {name!r} at revision {revision!r}; stored: "
+                                + ", ".join(f"{name}@{p.name}" for p in revisions))
+        revisions = chosen or revisions
+    elif len(revisions) == 1:
+        return revisions[0]
+    if not revisions:
+        names = sorted(f.replace("__", "/") for f in stored)
+        tails = {n.rpartition("/")[2]: n for n in names}  # the part after the organisation: other-org/all-MiniLM-L6-v2
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5) or [
+            tails[t] for t in difflib.get_close_matches(name.rpartition("/")[2], list(tails), n=3, cutoff=0.5)]
+        raise MedbenchError(f"no results of {name!r} in {', '.join(map(str, roots))}"
+                            " (give a result name such as org/model, a result folder or a model folder)"
+                            + (f"; did you mean {', '.join(close)}?" if close else ""))
+    listed = ", ".join(f"{name}@{p.name}" for p in revisions)
+    raise MedbenchError(f"{name!r} has several revisions; pick one: {listed}")
+
+
+def read_named_model(model: str | Path, results_dirs: Sequence[Path | str]) -> ModelResults:
+    """The stored results of a model as :func:`find_model` finds it."""
+    folder = find_model(model, results_dirs)
+    found = read_model_folder(folder)
+    if found is None:
+        raise MedbenchError(f"{folder}: no task results")
+    return found
 
 
 def _read_json(path: Path) -> Any:
