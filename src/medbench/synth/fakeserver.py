@@ -93,7 +93,7 @@ class FakeLLM:
         """``(status, headers, body)`` for one request."""
         if self.status:
             return self.status, {}, json.dumps({"error": {"message": f"fake status {self.status}"}}).encode()
-        prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
+        prompt = prompt_of(body)
         passage = passage_of(body)
         key = passage_key(body)
         with self.lock:
@@ -165,9 +165,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default 5 drops connections when 64 clients connect at once (a 1 s SYN retry)
 
 
+def prompt_of(body: dict[str, Any]) -> str:
+    """The text of a request's messages, one after another."""
+    return "\n".join(m.get("content", "") for m in body.get("messages", []))
+
+
 def passage_of(body: dict[str, Any]) -> str:
     """The passage a request asks about (between ``<passage>`` tags, else the whole prompt)."""
-    prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
+    prompt = prompt_of(body)
     found = _PASSAGE.search(prompt)
     return found.group(1) if found else prompt
 
@@ -189,8 +194,7 @@ def is_judge(body: dict[str, Any]) -> bool:
 
 
 def _question_of(body: dict[str, Any]) -> str:
-    prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
-    found = _QUESTION.search(prompt)
+    found = _QUESTION.search(prompt_of(body))
     return found.group(1).strip() if found else ""
 
 

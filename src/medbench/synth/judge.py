@@ -15,13 +15,12 @@ Every call goes to the generation log like the questions' calls, so an interrupt
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from medbench.synth import filters
+from medbench.synth import filters, prompts
 from medbench.synth.asking import Item, ask_all
 from medbench.synth.client import ChatClient
 from medbench.synth.log import LogWriter
@@ -78,7 +77,8 @@ def request_body(model: str, language: str, question: str, passage: str) -> dict
 
 
 def request_key(body: dict[str, Any]) -> str:
-    return "judge-" + hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
+    """The resume key of a judge's request: the questions' key (:func:`medbench.synth.prompts.request_key`), marked."""
+    return "judge-" + prompts.request_key(body)
 
 
 def parse_grade(answer: str | None) -> int | None:
@@ -115,16 +115,26 @@ def judge(folder: Path, index: Any, store: PassageStore, test_numbers: dict[str,
     pairs_path = folder / ".judge-pairs.jsonl"
     counts: dict[str, Any] = {"judge_k": k, "judge_pairs": 0, "judge_grades": {str(g): 0 for g in GRADES},
                               "judge_unreadable": 0, "judge_failed": 0, "judge_added": 0}
-    with pairs_path.open("w", encoding="utf-8") as out:  # the pairs to grade, streamed to disk
+    answered = 0  # pairs the log already has a grade for (a resumed run)
+
+    def body(question: str, pid: str, f: Any) -> dict[str, Any]:
+        return request_body(model, language, question, store.row(test_numbers[pid], f)["text"])
+
+    # the pairs to grade, streamed to disk with their request keys: each request is built once here,
+    # and again only for the pairs the log has no answer for
+    with pairs_path.open("w", encoding="utf-8") as out, store.open() as passages:
         batch: list[tuple[str, str, str]] = []
 
         def flush() -> None:
+            nonlocal answered
             ids, scores = index.top([q for _, q, _ in batch], k + 1, mask)
             for (qid, question, source), row_ids, row_scores in zip(batch, ids, scores, strict=True):
                 others = [by_number[int(c)] for c, s in zip(row_ids, row_scores, strict=True) if s > 0 and by_number[int(c)] != source]
                 for pid in others[:k]:
-                    out.write(json.dumps({"q": qid, "p": pid, "text": question}, ensure_ascii=False) + "\n")
+                    key = request_key(body(question, pid, passages))
+                    out.write(json.dumps({"q": qid, "p": pid, "text": question, "key": key}, ensure_ascii=False) + "\n")
                     counts["judge_pairs"] += 1
+                    answered += key in writer.state.done
             batch.clear()
 
         for _, _, row in stream_rows(folder / "queries.jsonl"):
@@ -134,21 +144,20 @@ def judge(folder: Path, index: Any, store: PassageStore, test_numbers: dict[str,
         if batch:
             flush()
 
-    def bodies() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-        with store.open() as passages:
-            for _, _, pair in stream_rows(pairs_path):
-                body = request_body(model, language, pair["text"], store.row(test_numbers[pair["p"]], passages)["text"])
-                yield pair["q"], pair["p"], request_key(body), body
+    def pairs() -> Iterator[dict[str, Any]]:
+        return (pair for _, _, pair in stream_rows(pairs_path))
 
     def todo() -> Iterator[Item]:
-        for qid, pid, key, body in bodies():
-            if key not in writer.state.done:
-                yield f"judge:{qid}:{pid}", key, body
+        with store.open() as passages:
+            for pair in pairs():
+                if pair["key"] not in writer.state.done:
+                    yield f"judge:{pair['q']}:{pair['p']}", pair["key"], body(pair["text"], pair["p"], passages)
 
-    ask_all(todo(), client, writer, concurrency, progress=progress, total=counts["judge_pairs"],
-            initial=sum(key in writer.state.done for *_, key, _ in bodies()), unit="pair", desc="judging")
+    ask_all(todo(), client, writer, concurrency, progress=progress, total=counts["judge_pairs"], initial=answered,
+            unit="pair", desc="judging")
     with writer.state.path.open("rb") as log, (folder / "qrels" / "test.tsv").open("a", encoding="utf-8") as qrels:
-        for qid, pid, key, _ in bodies():
+        for pair in pairs():
+            key = pair["key"]
             if key not in writer.state.done:
                 counts["judge_failed"] += 1
                 continue
@@ -158,7 +167,7 @@ def judge(folder: Path, index: Any, store: PassageStore, test_numbers: dict[str,
                 continue
             counts["judge_grades"][str(grade)] += 1
             if grade:
-                qrels.write(f"{qid}\t{pid}\t{grade}\n")
+                qrels.write(f"{pair['q']}\t{pair['p']}\t{grade}\n")
                 counts["judge_added"] += 1
     pairs_path.unlink()
     return counts

@@ -82,7 +82,7 @@ def _keyer(config: SynthConfig, templates: Templates) -> Callable[[dict[str, Any
 def _body(config: SynthConfig, templates: Templates, row: dict[str, Any]) -> dict[str, Any]:
     messages = templates.messages(row["text"], row.get("type"), row.get("title"), config.questions)
     choices = evidence_choices(row["text"]) if config.evidence == "choose" else None
-    return request_body(config.model or "", messages, config.questions, config.temperature, choices or None)
+    return request_body(config.model or "", messages, config.questions, config.temperature, choices)
 
 
 def dry_run(config: SynthConfig) -> dict[str, Any]:

@@ -13,9 +13,8 @@ Nothing here imports torch: :meth:`Loss.build` is handed sentence-transformers' 
 
 from __future__ import annotations
 
-import os
-
 import difflib
+import os
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Union
 
